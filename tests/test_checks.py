@@ -1,0 +1,60 @@
+"""`check` reports every planted fault in one run, and a clean set as clean."""
+
+import shutil
+
+import numpy as np
+import rasterio
+
+from xjepa_kit.cli import main
+from xjepa_kit.data import BigEarthNetMM, check
+
+
+def test_clean_sets_pass(synth_v1, synth_v2, sample_root):
+    for root in (synth_v1, synth_v2, sample_root):
+        report = check(root)
+        assert report.ok, report.summary()
+        assert report.pairs == len(BigEarthNetMM(root))
+
+
+def test_every_planted_fault_is_reported(small_v1, capsys):
+    ds = BigEarthNetMM(small_v1)
+    s2 = ds.s2_paths
+    s2(0)["B8A"].unlink()                                          # missing band
+    s2(1)["B03"].write_bytes(s2(1)["B03"].read_bytes()[:200])      # truncated file
+    with rasterio.open(s2(2)["B04"]) as src:                       # wrong shape
+        profile = src.profile
+    profile.update(width=64, height=64)
+    with rasterio.open(s2(2)["B04"], "w", **profile) as dst:
+        dst.write(np.ones((1, 64, 64), np.uint16))
+    vv = ds.s1_paths(3)["VV"]                                      # NaN in S1
+    with rasterio.open(vv, "r+") as dst:
+        arr = dst.read(1)
+        arr[5, 5] = np.nan
+        dst.write(arr, 1)
+    name = ds.index.at[4, "s2_name"]                               # unknown label
+    meta = ds.layout.s2_dir / name / f"{name}_labels_metadata.json"
+    meta.write_text(meta.read_text().replace('"labels": [', '"labels": ["Crater lake", '))
+    stray = ds.layout.s1_dir / "S1A_IW_GRDH_1SDV_20170701T050000_33UUP_1_1"  # unpaired S1
+    shutil.copytree(ds.s1_paths(5)["VV"].parent, stray)
+
+    report = check(small_v1)
+    text = report.summary()
+    assert not report.ok
+    kinds = report.counts()
+    assert {"missing", "unreadable", "shape", "nonfinite", "label", "unpaired"} <= set(kinds), text
+    assert "B8A.tif" in text and "B03.tif" in text and "B04.tif" in text and "Crater lake" in text
+    assert stray.name in text and vv.name in text
+    assert report.pairs == 6  # did not stop at the first problem
+
+    assert main(["data", "check", str(small_v1)]) == 1
+    out = capsys.readouterr().out
+    assert "problems" in out and "B8A.tif" in out
+
+
+def test_mismatched_pair_is_reported(small_v1):
+    ds = BigEarthNetMM(small_v1)
+    s1 = ds.index.at[0, "s1_name"]
+    meta = ds.layout.s1_dir / s1 / f"{s1}_labels_metadata.json"
+    meta.write_text(meta.read_text().replace(ds.index.at[0, "s2_name"], ds.index.at[1, "s2_name"]))
+    report = check(small_v1)
+    assert report.counts() == {"mismatch": 1}, report.summary()

@@ -1,0 +1,38 @@
+"""The `xjepa data …` and `xjepa demo` commands, end to end, and their one-line errors."""
+
+import subprocess
+import sys
+
+import pandas as pd
+
+from xjepa_kit.cli import main
+from xjepa_kit.data import PackedPairs
+
+
+def test_synth_pack_check_subset_commands(tmp_path, capsys):
+    root, store = tmp_path / "syn", tmp_path / "store"
+    assert main(["data", "synth", "--out", str(root), "--n", "30", "--seed", "2", "--format", "v2"]) == 0
+    assert "30 pairs" in capsys.readouterr().out
+    assert main(["data", "check", str(root)]) == 0
+    assert "no problems" in capsys.readouterr().out
+    assert main(["data", "pack", str(root), "--out", str(store), "--workers", "0"]) == 0
+    assert len(PackedPairs(store)) == 30
+    assert main(["data", "subset", str(root), "--out", str(tmp_path / "sub.csv"), "--n", "12"]) == 0
+    assert len(pd.read_csv(tmp_path / "sub.csv")) == 12
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path):
+    cmd = [sys.executable, "-m", "xjepa_kit", "data", "check", str(tmp_path / "missing")]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 1 and "not found" in res.stdout
+    cmd = [sys.executable, "-m", "xjepa_kit", "data", "pack", str(tmp_path / "missing"), "--out", str(tmp_path / "s")]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.count("\n") == 1 and "missing" in res.stderr
+
+
+def test_demo_prints_sample_and_synthetic_summaries(tmp_path, capsys):
+    assert main(["demo", "--data", str(tmp_path), "--n", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "real sample" in out and "BigEarthNetMM: 6 pairs" in out
+    assert "synthetic set" in out and "BigEarthNetMM: 20 pairs" in out
