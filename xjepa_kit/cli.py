@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xjepa", description="X-JEPA cross-modal retrieval kit")
     sub = parser.add_subparsers(dest="cmd", required=True)
     _data_parser(sub)
+    p = sub.add_parser("pretrain", help="pretrain a model (single process or under torchrun)")
+    p.add_argument("--config", default="tiny_cpu", help="preset name (tiny_cpu, ben14k_vitb, fmow_vitb) or YAML path")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.root=PATH train.steps=100")
+    p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    p.add_argument("--no-progress", action="store_true")
     demo = sub.add_parser("demo", help="the whole pipeline on the embedded default data")
     demo.add_argument("--data", default="data", help="folder for the sample and the synthetic set")
     demo.add_argument("--n", type=int, default=4000, help="synthetic pairs")
@@ -75,6 +81,22 @@ def run_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_pretrain(args: argparse.Namespace) -> int:
+    from xjepa_kit.config import load_config
+    from xjepa_kit.train import train
+
+    cfg = load_config(args.config, args.overrides)
+    try:
+        train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    print(f"run written to {args.out} (config.yaml, metrics.jsonl, last.pt)")
+    return 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """At this stage: the real sample and a synthetic set, with their summaries."""
     from xjepa_kit import data
@@ -97,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "data":
             return run_data(args)
+        if args.cmd == "pretrain":
+            return run_pretrain(args)
         if args.cmd == "demo":
             return run_demo(args)
     except XJepaError as err:

@@ -144,10 +144,8 @@ class PackedPairs(Dataset):
         self._s1_ids = index["s1_name"].tolist()
         self._bounds = torch.from_numpy(index[["west", "south", "east", "north"]].to_numpy(np.float64).copy())
         self._labels = torch.from_numpy(np.load(self.store / "labels.npy"))
-        m2, sd2 = mean_std(self.s2_band_names)
-        m1, sd1 = mean_std(S1_BANDS)
-        self._s2_norm = (torch.from_numpy(m2), torch.from_numpy(1.0 / sd2))
-        self._s1_norm = (torch.from_numpy(m1), torch.from_numpy(1.0 / sd1))
+        self._s2_norm = mean_std(self.s2_band_names)  # numpy: per-sample torch ops pay thread overhead
+        self._s1_norm = mean_std(S1_BANDS)
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
 
     def __getstate__(self) -> dict:
@@ -169,10 +167,13 @@ class PackedPairs(Dataset):
             raise IndexError(i)
         s2_all, s1_all = self._open()
         r = self._rows[i]
-        s2 = torch.from_numpy(s2_all[r, self._band_idx].astype(np.float32))
-        s1 = torch.from_numpy(s1_all[r].astype(np.float32))
+        s2 = s2_all[r, self._band_idx].astype(np.float32)
+        s1 = s1_all[r].astype(np.float32)
         if self.normalize:
-            s2.sub_(self._s2_norm[0]).mul_(self._s2_norm[1])
-            s1.sub_(self._s1_norm[0]).mul_(self._s1_norm[1])
+            s2 -= self._s2_norm[0]
+            s2 /= self._s2_norm[1]
+            s1 -= self._s1_norm[0]
+            s1 /= self._s1_norm[1]
+        s1, s2 = torch.from_numpy(s1), torch.from_numpy(s2)
         return {"s1": s1, "s2": s2, "labels": self._labels[r], "id": self._ids[i],
                 "s1_id": self._s1_ids[i], "bounds": self._bounds[i]}

@@ -1,0 +1,53 @@
+"""Config: presets, overrides, unknown keys and wrong types named, round trip."""
+
+import pytest
+
+from xjepa_kit.config import ConfigError, config_from_dict, load_config, parse_override, save_config, to_dict
+
+
+def test_presets_load_and_differ():
+    tiny, vitb, fmow = load_config("tiny_cpu"), load_config("ben14k_vitb"), load_config("fmow_vitb")
+    assert tiny.model.encoder.embed_dim == 192 and vitb.model.encoder.embed_dim == 768
+    assert vitb.model.encoder.patch_size == 15 and vitb.model.encoder.img_size == 120
+    assert vitb.model.predictor.embed_dim == 384 and vitb.model.predictor.depth == 12
+    assert fmow.model.modalities == ["rgb", "sentinel"] and fmow.model.in_chans == [3, 10]
+    assert fmow.data.dataset == "fmow"
+
+
+def test_overrides_apply_with_types():
+    cfg = load_config("tiny_cpu", ["train.steps=30", "loss.psa_metric=learned", "train.lr=5e-4",
+                                   "mask.target_scale=[0.1, 0.2]", "data.split_file=null"])
+    assert cfg.train.steps == 30 and cfg.loss.psa_metric == "learned" and cfg.train.lr == 5e-4
+    assert cfg.mask.target_scale == [0.1, 0.2] and cfg.data.split_file is None
+    assert parse_override("a.b.c=1") == {"a": {"b": {"c": 1}}}
+
+
+@pytest.mark.parametrize("override,pattern", [
+    ("train.stepz=3", r"unknown config key 'train\.stepz'"),
+    ("trainer.steps=3", r"unknown config key 'trainer'"),
+    ("train.steps=many", r"'train\.steps' expects int"),
+    ("train.steps=true", r"'train\.steps' expects int"),
+    ("loss.psa_metric=cosine", r"'loss\.psa_metric' must be one of"),
+    ("model.encoder=3", r"'model\.encoder' is a section"),
+    ("mask.target_scale=0.2", r"'mask\.target_scale' expects a list"),
+    ("steps", r"section\.key=value"),
+])
+def test_bad_keys_and_types_name_the_key(override, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        load_config("tiny_cpu", [override])
+
+
+def test_unknown_preset_and_yaml_file(tmp_path):
+    with pytest.raises(ConfigError, match="presets: ben14k_vitb, fmow_vitb, tiny_cpu"):
+        load_config("huge_gpu")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  warmup: 3\n")
+    with pytest.raises(ConfigError, match="train.warmup"):
+        load_config(bad)
+
+
+def test_saved_config_round_trips(tmp_path):
+    cfg = load_config("tiny_cpu", ["train.steps=7", "model.method=contrastive"])
+    save_config(cfg, tmp_path / "config.yaml")
+    again = load_config(tmp_path / "config.yaml")
+    assert to_dict(again) == to_dict(cfg) == to_dict(config_from_dict(to_dict(cfg)))

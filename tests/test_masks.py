@@ -1,0 +1,34 @@
+"""Multi-block masks: disjoint context and targets, sizes, determinism by (seed, step, rank)."""
+
+import numpy as np
+import torch
+
+from xjepa_kit.masks import MaskCollator, sample_masks
+
+
+def test_blocks_are_disjoint_rectangles_within_the_grid():
+    m = sample_masks(np.random.default_rng(1), batch=16, grid=8, num_targets=4)
+    assert m.context.shape[0] == 16 and m.targets.shape[:2] == (16, 4)
+    kt = m.targets.shape[2]
+    assert 0.1 * 64 <= kt <= 0.25 * 64  # scale 0.15-0.2 of 64 tokens, rounded
+    for b in range(16):
+        ctx, tgt = set(m.context[b].tolist()), set(m.targets[b].flatten().tolist())
+        assert not ctx & tgt and len(ctx) == m.context.shape[1] >= 4
+        assert max(ctx | tgt) < 64 and min(ctx | tgt) >= 0
+        rows = m.targets[b, 0] // 8
+        cols = m.targets[b, 0] % 8
+        h, w = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        assert h * w == kt  # a full rectangle
+
+
+def test_collator_seeds_masks_by_step_and_rank():
+    items = [{"s1": torch.zeros(2, 4, 4), "s2": torch.ones(3, 4, 4), "_step": 5} for _ in range(4)]
+    a = MaskCollator(8, seed=0)(items)
+    b = MaskCollator(8, seed=0)(items)
+    c = MaskCollator(8, seed=0, rank=1)(items)
+    d = MaskCollator(8, seed=0)([{**it, "_step": 6} for it in items])
+    assert torch.equal(a["masks"].context, b["masks"].context) and a["step"] == 5
+    assert not torch.equal(a["masks"].targets, c["masks"].targets)
+    assert not torch.equal(a["masks"].targets, d["masks"].targets)
+    assert a["s2"].shape == (4, 3, 4, 4) and "_step" not in a
+    assert MaskCollator(8)([None, items[0]])["s1"].shape[0] == 1  # skipped samples are dropped

@@ -1,0 +1,119 @@
+"""Models: gradients go where they should, shared queries, switches, baselines, any modality pair."""
+
+import numpy as np
+import pytest
+import torch
+
+from xjepa_kit.config import ConfigError, load_config
+from xjepa_kit.masks import sample_masks
+from xjepa_kit.models import build_model, count_parameters
+
+SMALL = ["model.encoder.embed_dim=48", "model.encoder.depth=2", "model.encoder.num_heads=2",
+         "model.predictor.embed_dim=32", "model.predictor.depth=1", "model.predictor.num_heads=2",
+         "model.projector_dim=32"]
+
+
+def _batch(cfg, b=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    size = cfg.model.encoder.img_size
+    grid = size // cfg.model.encoder.patch_size
+    batch = {m: torch.randn(b, c, size, size, generator=g) for m, c in zip(cfg.model.modalities, cfg.model.in_chans)}
+    batch["masks"] = sample_masks(np.random.default_rng(seed), b, grid)
+    return batch
+
+
+def _grads(model):
+    return {n: (p.grad is not None and p.grad.abs().sum().item() > 0) for n, p in model.named_parameters()}
+
+
+def test_gradients_reach_encoders_predictors_and_never_targets():
+    cfg = load_config("tiny_cpu", SMALL)
+    model = build_model(cfg)
+    out = model(_batch(cfg))
+    assert set(out) >= {"loss", "l2", "psa", "vicreg"}
+    out["loss"].backward()
+    g = _grads(model)
+    for part in ("encoders.s1.", "encoders.s2.", "predictors.s1->s2.", "predictors.s2->s1.", "projector."):
+        assert any(v for k, v in g.items() if k.startswith(part)), part
+    assert all(p.grad is None and not p.requires_grad for p in model.targets.parameters())
+    assert g["queries"]
+
+
+def test_shared_queries_are_one_parameter_used_by_both_predictors():
+    cfg = load_config("tiny_cpu", SMALL + ["loss.vicreg=0", "loss.psa=0"])
+    model = build_model(cfg)
+    batch = _batch(cfg)
+    masks = batch["masks"]
+    ctx, tgt = model.forward_context(batch, masks), model.forward_target(batch)
+    grads = []
+    for key in ("s1->s2", "s2->s1"):
+        model.zero_grad()
+        model.predictors[key](ctx[key[:2]], masks.context, masks.targets, model.queries).sum().backward(
+            retain_graph=True)
+        grads.append(model.queries.grad.clone())
+    assert grads[0].abs().sum() > 0 and grads[1].abs().sum() > 0  # both directions use the same anchors
+    separate = build_model(load_config("tiny_cpu", SMALL + ["model.predictor.shared_queries=false"]))
+    assert not hasattr(separate, "queries") and len(separate.direction_queries) == 2
+
+
+def test_ema_update_moves_targets_toward_encoders():
+    cfg = load_config("tiny_cpu", SMALL)
+    model = build_model(cfg)
+    with torch.no_grad():
+        for p in model.encoders.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in model.targets.parameters()]
+    model.ema_update(0.9)
+    for b, t, e in zip(before, model.targets.parameters(), model.encoders.parameters()):
+        assert torch.allclose(t, 0.9 * b + 0.1 * e, atol=1e-6)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["model.method=ijepa"], ["model.method=contrastive"], ["model.predictor.cross_attention=true"],
+    ["loss.psa_metric=learned"], ["loss.psa_metric=identity", "loss.vicreg=0"], ["model.predictor.num_queries=0"],
+    ["model.embed_from=context"],
+])
+def test_variants_train_a_step_and_embed(overrides):
+    cfg = load_config("tiny_cpu", SMALL + overrides)
+    model = build_model(cfg)
+    batch = _batch(cfg, b=6)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    losses = []
+    for _ in range(3):
+        loss = model(batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        model.ema_update(0.5)
+        losses.append(loss.item())
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    emb = model.embed(batch["s2"], "s2")
+    assert emb.shape == (6, 48) and torch.allclose(emb.norm(dim=-1), torch.ones(6), atol=1e-5)
+
+
+def test_ijepa_predicts_within_each_modality():
+    model = build_model(load_config("tiny_cpu", SMALL + ["model.method=ijepa"]))
+    assert sorted(model.predictors) == ["s1->s1", "s2->s2"] and model.weights["psa"] == 0
+
+
+def test_other_modality_pair_rgb_sentinel():
+    cfg = load_config("fmow_vitb", SMALL)
+    model = build_model(cfg)
+    batch = _batch(cfg)
+    assert batch["rgb"].shape[1] == 3 and batch["sentinel"].shape[1] == 10
+    model(batch)["loss"].backward()
+    assert model.embed(batch["rgb"], "rgb").shape == (4, 48)
+
+
+def test_unknown_method_names_the_key():
+    cfg = load_config("tiny_cpu")
+    cfg.model.method = "mae"
+    with pytest.raises(ConfigError, match="model.method"):
+        build_model(cfg)
+
+
+def test_paper_scale_encoders_match_the_paper_parameter_count():
+    counts = count_parameters(build_model(load_config("ben14k_vitb")))
+    encoders = counts["encoders.s1"] + counts["encoders.s2"]
+    assert abs(encoders / 1e6 - 172.86) / 172.86 < 0.01  # the paper reports 172.86 M
+    assert counts["targets.s1"] == counts["encoders.s1"]

@@ -1,0 +1,121 @@
+"""Training: run folder contents, exact resume, non-finite stop, foreign checkpoints, skip-on-error, DDP."""
+
+import json
+import os
+import shutil
+import socket
+
+import pytest
+import torch
+
+from xjepa_kit.checkpoint import CheckpointError, load_checkpoint
+from xjepa_kit.cli import main
+from xjepa_kit.config import load_config
+from xjepa_kit.data import BigEarthNetMM, pack
+from xjepa_kit.errors import DataError
+from xjepa_kit.train import NonFiniteLossError, train
+
+SMALL = ["model.encoder.embed_dim=48", "model.encoder.depth=2", "model.encoder.num_heads=2",
+         "model.predictor.embed_dim=32", "model.predictor.depth=1", "model.predictor.num_heads=2",
+         "model.projector_dim=32", "data.batch_size=8", "data.num_workers=0", "train.warmup_steps=2",
+         "train.log_every=1", "train.threads=1"]
+
+
+def _cfg(root, *extra):
+    return load_config("tiny_cpu", SMALL + [f"data.root={root}", *extra])
+
+
+def _rows(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_cli_pretrain_writes_config_metrics_and_checkpoint(synth_v1, tmp_path):
+    run = tmp_path / "run"
+    args = ["pretrain", "--config", "tiny_cpu", *SMALL, f"data.root={synth_v1}", "train.steps=6",
+            "train.ckpt_every=3", "--out", str(run), "--no-progress"]
+    assert main(args) == 0
+    assert load_config(run / "config.yaml").train.steps == 6
+    rows = _rows(run)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert {"loss", "l2", "psa", "vicreg", "lr", "pairs_per_s"} <= set(rows[0])
+    ckpt = torch.load(run / "last.pt", weights_only=True)
+    assert ckpt["step"] == 6 and ckpt["config"]["train"]["steps"] == 6
+    assert (run / "ckpt_000003.pt").exists() and not list(run.glob(".last.pt*"))
+    assert main(args) == 2  # refuses to overwrite a run without --resume
+
+
+def test_resume_continues_exactly(synth_v1, tmp_path):
+    cfg = _cfg(synth_v1, "train.steps=8", "train.ckpt_every=4", "model.encoder.drop_path=0.1")
+    straight = train(cfg, tmp_path / "straight", progress=False)
+    resumed_dir = tmp_path / "resumed"
+    resumed_dir.mkdir()
+    shutil.copy(tmp_path / "straight" / "ckpt_000004.pt", resumed_dir / "last.pt")  # as if stopped at step 4
+    resumed = train(cfg, resumed_dir, resume=True, progress=False)
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+    assert [r["step"] for r in _rows(resumed_dir)] == [5, 6, 7, 8]
+    assert _rows(resumed_dir)[-1]["loss"] == pytest.approx(_rows(tmp_path / "straight")[-1]["loss"], rel=1e-5)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(synth_v1, tmp_path):
+    cfg = _cfg(synth_v1, "train.steps=30", "train.ckpt_every=1", "train.lr=1e30", "train.warmup_steps=0",
+               "train.clip_grad=0")
+    with pytest.raises(NonFiniteLossError, match="non-finite loss.*last.pt"):
+        train(cfg, tmp_path / "run", progress=False)
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert 1 <= ckpt["step"] < 30
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_checkpoint_of_another_model_is_refused(synth_v1, tmp_path):
+    train(_cfg(synth_v1, "train.steps=2"), tmp_path / "run", progress=False)
+    wider = _cfg(synth_v1, "train.steps=4", "model.encoder.embed_dim=64")
+    with pytest.raises(CheckpointError, match="another model.*shapes"):
+        train(wider, tmp_path / "run", resume=True, progress=False)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_on_error_skip_logs_and_continues(tmp_path, caplog):
+    from xjepa_kit.data import make_synthetic
+
+    root = make_synthetic(tmp_path / "data", n=12, seed=1)
+    ds = BigEarthNetMM(root, split="train")
+    ds.s2_paths(0)["B04"].unlink()
+    with pytest.raises(DataError, match="B04"):
+        train(_cfg(root, "train.steps=3", "data.batch_size=4"), tmp_path / "strict", progress=False)
+    with caplog.at_level("WARNING"):
+        train(_cfg(root, "train.steps=3", "data.batch_size=4", "data.on_error=skip"), tmp_path / "lax", progress=False)
+    assert "B04" in caplog.text and len(_rows(tmp_path / "lax")) == 3
+
+
+def test_trains_from_a_packed_store_and_random_is_untrained(synth_v1, tmp_path):
+    store = pack(synth_v1, tmp_path / "store", progress=False, workers=0)
+    train(_cfg(store, "train.steps=2"), tmp_path / "packed", progress=False)
+    assert len(_rows(tmp_path / "packed")) == 2
+    train(_cfg(store, "model.method=random"), tmp_path / "random", progress=False)
+    assert load_checkpoint(tmp_path / "random" / "last.pt")["step"] == 0
+    train(_cfg(store, "model.method=contrastive", "train.steps=2"), tmp_path / "con", progress=False)
+    assert {"loss", "infonce", "temperature"} <= set(_rows(tmp_path / "con")[0])
+
+
+def _ddp_worker(rank: int, world: int, port: int, root: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    cfg = _cfg(root, "train.steps=4", "data.batch_size=4")
+    model = train(cfg, out, progress=False)
+    torch.save(model.state_dict(), f"{out}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_two_cpu_processes_end_with_identical_weights(synth_v1, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, port, str(synth_v1), str(tmp_path)), nprocs=2)
+    a, b = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    start = train(_cfg(synth_v1, "model.method=random"), tmp_path / "init", progress=False).state_dict()
+    assert not torch.equal(a["encoders.s1.vit.patch_embed.proj.weight"], start["encoders.s1.vit.patch_embed.proj.weight"])
+    assert len(_rows(tmp_path)) == 4  # rank 0 alone logs

@@ -1,0 +1,38 @@
+"""A timm ViT per modality, wrapped by composition so masks apply between patch embedding and blocks."""
+
+from __future__ import annotations
+
+import torch
+from timm.models.vision_transformer import VisionTransformer
+from torch import nn
+
+
+def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Tokens ``x`` [B, N, D] at indices ``idx`` [B, K] -> [B, K, D]."""
+    return torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+class ViTEncoder(nn.Module):
+    """Patch embedding + positional embedding -> keep the given tokens -> transformer blocks -> norm.
+
+    Built from timm's ``VisionTransformer`` (no class token, no head; fused scaled-dot-product
+    attention). ``forward(x [B, C, H, W], keep [B, K] | None) -> [B, K or N, D]``.
+    """
+
+    def __init__(self, in_chans: int, img_size: int = 120, patch_size: int = 15, embed_dim: int = 192,
+                 depth: int = 4, num_heads: int = 3, mlp_ratio: float = 4.0, drop_path: float = 0.0) -> None:
+        super().__init__()
+        self.vit = VisionTransformer(
+            img_size=img_size, patch_size=patch_size, in_chans=in_chans, num_classes=0, global_pool="",
+            embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
+            class_token=False, drop_path_rate=drop_path, dynamic_img_size=False)
+        self.grid = img_size // patch_size
+        self.num_tokens = self.grid * self.grid
+        self.embed_dim = embed_dim
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        tokens = self.vit._pos_embed(self.vit.patch_embed(x))  # [B, N, D]
+        if keep is not None:
+            tokens = gather_tokens(tokens, keep)
+        tokens = self.vit.blocks(tokens)
+        return self.vit.norm(tokens)

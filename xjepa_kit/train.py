@@ -1,0 +1,204 @@
+"""The training loop (DESIGN 6): single process or DDP under torchrun, exact resume, atomic checkpoints.
+
+``train(cfg, out)`` writes ``out/config.yaml``, ``out/metrics.jsonl`` (one JSON object per logged
+step: ``step``, ``loss``, each loss term, ``lr``, ``wd``, ``ema``, ``pairs_per_s``) and ``out/last.pt``
+plus ``out/ckpt_<step>.pt`` every ``train.ckpt_every`` steps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as torch_dist
+from torch import nn
+
+from xjepa_kit.checkpoint import (check_compatible, load_checkpoint, model_signature, rng_state, save_checkpoint,
+                                  set_rng_state)
+from xjepa_kit.config import Config, save_config, to_dict
+from xjepa_kit.errors import XJepaError
+from xjepa_kit.models import build_model, count_parameters
+from xjepa_kit.train_data import build_dataset, build_loader
+
+
+class NonFiniteLossError(XJepaError):
+    """The loss became NaN or infinite; training stopped and the last good checkpoint was kept."""
+
+
+def cosine(start: float, end: float, t: float) -> float:
+    """Cosine interpolation from ``start`` (t=0) to ``end`` (t=1)."""
+    return end + (start - end) * 0.5 * (1 + math.cos(math.pi * min(max(t, 0.0), 1.0)))
+
+
+def schedules(cfg: Config, step: int) -> tuple[float, float, float]:
+    """(learning rate, weight decay, EMA momentum) at ``step``: warm-up + cosine, cosine, linear."""
+    t = cfg.train
+    if step < t.warmup_steps:
+        lr = t.lr * (step + 1) / t.warmup_steps
+    else:
+        lr = cosine(t.lr, t.min_lr, (step - t.warmup_steps) / max(t.steps - t.warmup_steps, 1))
+    progress = step / max(t.steps, 1)
+    wd = cosine(t.weight_decay[0], t.weight_decay[1], progress)
+    ema = t.ema[0] + (t.ema[1] - t.ema[0]) * progress
+    return lr, wd, ema
+
+
+def param_groups(model: nn.Module) -> list[dict]:
+    """Weight decay on matrices only; none on biases, norms, positional embeddings, queries, tokens."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 or "pos" in name or "queries" in name or "token" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": 0.0}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def setup_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device) from torchrun's environment; initialises the process group if needed."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    cuda = torch.cuda.is_available()
+    device = torch.device(f"cuda:{local}" if cuda else "cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    if world > 1 and not torch_dist.is_initialized():
+        torch_dist.init_process_group("nccl" if cuda else "gloo")
+    return rank, world, device
+
+
+def _to_device(batch: dict, device: torch.device, keys: tuple[str, ...]) -> dict:
+    out = {k: batch[k].to(device, non_blocking=True) for k in keys}
+    if "masks" in batch:
+        m = batch["masks"]
+        out["masks"] = type(m)(m.context.to(device, non_blocking=True), m.targets.to(device, non_blocking=True))
+    return out
+
+
+def _all_finite(loss: torch.Tensor, world: int) -> bool:
+    flag = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
+    if world > 1:
+        torch_dist.all_reduce(flag, op=torch_dist.ReduceOp.MIN)
+    return bool(flag.item() > 0)
+
+
+def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = True) -> nn.Module:
+    """Train ``cfg`` into the run folder ``out``; returns the trained (unwrapped) model."""
+    rank, world, device = setup_distributed()
+    out = Path(out)
+    last = out / "last.pt"
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg).to(device)
+    sig = model_signature(model, cfg.model.method)
+    if rank == 0:
+        if last.exists() and not resume:
+            raise XJepaError(f"{out} already holds a run (last.pt); pass --resume to continue it or choose another --out")
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+        counts = count_parameters(model)
+        print("parameters: " + ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in counts.items()), flush=True)
+    opt = torch.optim.AdamW(param_groups(model), lr=cfg.train.lr, betas=(0.9, 0.95))
+    start, ckpt = 0, None
+    if resume:
+        if not last.exists():
+            raise XJepaError(f"{last}: nothing to resume; drop --resume to start a new run")
+        ckpt = load_checkpoint(last, map_location=device)
+        check_compatible(ckpt, model, cfg.model.method, last)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        start = int(ckpt["step"])
+    ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if world > 1 else None
+    forward = ddp or model
+    if cfg.train.compile:
+        forward = torch.compile(forward)
+    amp = cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda")
+    steps = 0 if cfg.model.method == "random" else cfg.train.steps
+
+    def save(step: int) -> None:
+        if rank == 0:
+            payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "rng": rng_state(),
+                       "config": to_dict(cfg), "signature": sig}
+            save_checkpoint(last, payload)
+            if cfg.train.ckpt_every and step % cfg.train.ckpt_every == 0 and 0 < step < steps:
+                save_checkpoint(out / f"ckpt_{step:06d}.pt", payload)
+
+    if start >= steps:
+        save(max(start, steps))
+        return model
+    dataset = build_dataset(cfg)
+    grid = cfg.model.encoder.img_size // cfg.model.encoder.patch_size
+    loader = build_loader(cfg, dataset, grid, model.uses_masks, start, rank, world, device.type == "cuda")
+    batches = iter(loader)  # created before restoring RNG state, so a resumed run matches a straight one
+    if ckpt is not None:
+        set_rng_state(ckpt["rng"])
+    writer = _tensorboard(out) if cfg.train.tensorboard and rank == 0 else None
+    bar = None
+    if progress and rank == 0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, initial=start, desc=cfg.name, unit="step", dynamic_ncols=True)
+    metrics = (out / "metrics.jsonl").open("a") if rank == 0 else None
+    keys = tuple(model.modalities)
+    model.train()
+    t0, seen = time.perf_counter(), 0
+    try:
+        for batch in batches:
+            if not batch:
+                continue
+            step = batch["step"]
+            lr, wd, ema = schedules(cfg, step)
+            opt.param_groups[0]["weight_decay"] = wd
+            for g in opt.param_groups:
+                g["lr"] = lr
+            inputs = _to_device(batch, device, keys)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                terms = forward(inputs)
+            loss = terms["loss"]
+            if not _all_finite(loss, world):
+                raise NonFiniteLossError(
+                    f"non-finite loss ({loss.item()}) at step {step}; stopped. The last good checkpoint "
+                    f"{last} is kept. Lower train.lr, raise train.warmup_steps, or run `xjepa data check`")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.train.clip_grad > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad)
+            opt.step()
+            model.ema_update(ema)
+            seen += len(batch[keys[0]]) * world
+            done = step + 1
+            if rank == 0 and (done % cfg.train.log_every == 0 or done == steps):
+                rate = seen / (time.perf_counter() - t0)
+                row = {"step": done, **{k: float(v.detach()) for k, v in terms.items()}, "lr": lr, "wd": wd, "ema": ema,
+                       "pairs_per_s": rate}
+                metrics.write(json.dumps(row) + "\n")
+                metrics.flush()
+                if writer is not None:
+                    for k, v in row.items():
+                        writer.add_scalar(f"train/{k}", v, done)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{row['loss']:.4f}", pairs_s=f"{rate:.0f}")
+            if bar is not None:
+                bar.update(1)
+            if done == steps or (cfg.train.ckpt_every and done % cfg.train.ckpt_every == 0):
+                save(done)
+    finally:
+        if bar is not None:
+            bar.close()
+        if metrics is not None:
+            metrics.close()
+    return model
+
+
+def _tensorboard(out: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise XJepaError("train.tensorboard=true needs the tensorboard package: pip install tensorboard") from None
+    return SummaryWriter(out / "tb")

@@ -1,0 +1,102 @@
+"""Training data pipeline: dataset from the config, a resumable step-indexed sampler, skip-on-error.
+
+:class:`StepBatchSampler` plays the role of ``DistributedSampler`` (each rank a disjoint shard of
+an epoch's permutation, seeded by epoch) but counts global steps, so ``--resume`` at step N sees
+exactly the batches and masks a straight run sees at step N.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from xjepa_kit.errors import DataError, XJepaError
+from xjepa_kit.masks import MaskCollator
+
+log = logging.getLogger(__name__)
+
+
+def build_dataset(cfg, split: str | None = None) -> Dataset:
+    """The dataset named by ``cfg.data`` (BigEarthNet GeoTIFF root or packed store, or fMoW pairs)."""
+    d = cfg.data
+    split = d.split if split is None else split
+    if d.dataset == "fmow":
+        from xjepa_kit.data.fmow import FMoWPairs
+
+        if not d.fmow_rgb_root:
+            raise XJepaError("config key 'data.fmow_rgb_root' is required for data.dataset=fmow")
+        return FMoWPairs(d.fmow_rgb_root, d.root, split=split, pairing=d.fmow_pairing,
+                         size=cfg.model.encoder.img_size)
+    from xjepa_kit.data import open_dataset
+
+    kwargs = {"s2_bands": d.s2_bands}
+    if d.split_file:
+        kwargs["split_file"] = d.split_file
+    return open_dataset(d.root, split=split, **kwargs)
+
+
+class StepTagged(Dataset):
+    """Wraps a dataset to take ``(index, step)`` and tag the sample with ``_step``; may skip bad samples."""
+
+    def __init__(self, dataset: Dataset, skip_errors: bool = False) -> None:
+        self.dataset, self.skip_errors = dataset, skip_errors
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict | None:
+        index, step = key
+        try:
+            sample = self.dataset[index]
+        except DataError as err:
+            if not self.skip_errors:
+                raise
+            log.warning("skipping sample %d: %s", index, err)
+            return None
+        return {**sample, "_step": step}
+
+
+class StepBatchSampler(Sampler):
+    """Batches of ``(index, step)`` for steps ``start_step .. steps-1`` on this rank (drop_last)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, steps: int, start_step: int = 0,
+                 rank: int = 0, world: int = 1) -> None:
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.steps, self.start_step, self.rank, self.world = steps, start_step, rank, world
+        self.per_rank = n // world
+        self.batches_per_epoch = self.per_rank // batch_size
+        if self.batches_per_epoch < 1:
+            raise XJepaError(f"{n} training pairs are fewer than one batch of {batch_size} per process "
+                             f"({world} processes); lower data.batch_size")
+
+    def __len__(self) -> int:
+        return max(self.steps - self.start_step, 0)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        step = self.start_step
+        while step < self.steps:
+            epoch, pos = divmod(step, self.batches_per_epoch)
+            perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
+            shard = perm[self.rank: self.per_rank * self.world: self.world].tolist()
+            for p in range(pos, self.batches_per_epoch):
+                yield [(i, step) for i in shard[p * self.batch_size:(p + 1) * self.batch_size]]
+                step += 1
+                if step >= self.steps:
+                    return
+
+
+def build_loader(cfg, dataset: Dataset, grid: int, with_masks: bool, start_step: int = 0,
+                 rank: int = 0, world: int = 1, pin_memory: bool = False) -> DataLoader:
+    """DataLoader for steps ``start_step .. cfg.train.steps`` with masks made in the collate function."""
+    d, mk = cfg.data, cfg.mask
+    sampler = StepBatchSampler(len(dataset), d.batch_size, cfg.train.seed, cfg.train.steps, start_step, rank, world)
+    collate = MaskCollator(grid, seed=cfg.train.seed, rank=rank, num_targets=mk.num_targets,
+                           target_scale=tuple(mk.target_scale), target_aspect=tuple(mk.target_aspect),
+                           context_scale=tuple(mk.context_scale), min_keep=mk.min_keep, with_masks=with_masks)
+    workers = d.num_workers
+    return DataLoader(StepTagged(dataset, d.on_error == "skip"), batch_sampler=sampler, collate_fn=collate,
+                      num_workers=workers, pin_memory=pin_memory and d.pin_memory,
+                      persistent_workers=d.persistent_workers and workers > 0)
