@@ -119,3 +119,15 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(synth_v1, tmp_path):
     start = train(_cfg(synth_v1, "model.method=random"), tmp_path / "init", progress=False).state_dict()
     assert not torch.equal(a["encoders.s1.vit.patch_embed.proj.weight"], start["encoders.s1.vit.patch_embed.proj.weight"])
     assert len(_rows(tmp_path)) == 4  # rank 0 alone logs
+
+
+@pytest.mark.slow
+def test_tiny_cpu_preset_loss_falls_over_a_few_hundred_steps(tmp_path):
+    """The issue's acceptance run, shortened: tiny_cpu as shipped, 200 steps on a packed synthetic set."""
+    from xjepa_kit.data import make_synthetic
+
+    store = pack(make_synthetic(tmp_path / "syn", n=400, seed=0), tmp_path / "store", progress=False)
+    cfg = load_config("tiny_cpu", [f"data.root={store}", "train.steps=200"])
+    train(cfg, tmp_path / "run", progress=False)
+    losses = [r["loss"] for r in _rows(tmp_path / "run")]
+    assert sum(losses[-3:]) / 3 < 0.6 * sum(losses[:2]) / 2

@@ -71,7 +71,7 @@ def setup_distributed() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
-def _to_device(batch: dict, device: torch.device, keys: tuple[str, ...]) -> dict:
+def batch_to_device(batch: dict, device: torch.device, keys: tuple[str, ...]) -> dict:
     out = {k: batch[k].to(device, non_blocking=True) for k in keys}
     if "masks" in batch:
         m = batch["masks"]
@@ -84,6 +84,33 @@ def _all_finite(loss: torch.Tensor, world: int) -> bool:
     if world > 1:
         torch_dist.all_reduce(flag, op=torch_dist.ReduceOp.MIN)
     return bool(flag.item() > 0)
+
+
+def optimisation_step(forward, model: nn.Module, opt: torch.optim.Optimizer, inputs: dict, cfg: Config, step: int,
+                      amp: bool, world: int = 1, last: Path | None = None) -> tuple[dict, tuple[float, float, float]]:
+    """One step: schedules, forward (bf16 autocast if ``amp``), finite check, backward, clip, AdamW, EMA.
+
+    Returns (loss terms, (lr, wd, ema)). Raises :class:`NonFiniteLossError` before touching the weights.
+    """
+    lr, wd, ema = schedules(cfg, step)
+    opt.param_groups[0]["weight_decay"] = wd
+    for g in opt.param_groups:
+        g["lr"] = lr
+    device_type = next(model.parameters()).device.type
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
+        terms = forward(inputs)
+    loss = terms["loss"]
+    if not _all_finite(loss, world):
+        raise NonFiniteLossError(
+            f"non-finite loss ({loss.item()}) at step {step}; stopped. The last good checkpoint "
+            f"{last} is kept. Lower train.lr, raise train.warmup_steps, or run `xjepa data check`")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.train.clip_grad > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad)
+    opt.step()
+    model.ema_update(ema)
+    return terms, (lr, wd, ema)
 
 
 def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = True) -> nn.Module:
@@ -153,24 +180,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
             if not batch:
                 continue
             step = batch["step"]
-            lr, wd, ema = schedules(cfg, step)
-            opt.param_groups[0]["weight_decay"] = wd
-            for g in opt.param_groups:
-                g["lr"] = lr
-            inputs = _to_device(batch, device, keys)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                terms = forward(inputs)
-            loss = terms["loss"]
-            if not _all_finite(loss, world):
-                raise NonFiniteLossError(
-                    f"non-finite loss ({loss.item()}) at step {step}; stopped. The last good checkpoint "
-                    f"{last} is kept. Lower train.lr, raise train.warmup_steps, or run `xjepa data check`")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.train.clip_grad > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad)
-            opt.step()
-            model.ema_update(ema)
+            terms, (lr, wd, ema) = optimisation_step(forward, model, opt, batch_to_device(batch, device, keys), cfg,
+                                                     step, amp, world, last)
             seen += len(batch[keys[0]]) * world
             done = step + 1
             if rank == 0 and (done % cfg.train.log_every == 0 or done == steps):

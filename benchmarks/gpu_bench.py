@@ -1,0 +1,156 @@
+"""GPU benchmark of the paper-scale preset (DESIGN 10): one prepared script for a lent device machine.
+
+Trains the ``ben14k_vitb`` X-JEPA preset (ViT-B/15 per modality, predictor 384 x 12) for a fixed
+number of steps on synthetic tensors with the kit's own training step (bf16 autocast, AdamW,
+clipping, EMA), and reports pairs/s, peak memory and model FLOP utilisation (FLOPs counted by
+``torch.utils.flop_counter`` on one real step), then embedding throughput of the target encoders.
+Needs only torch, timm, numpy and pyyaml:
+
+    PYTHONPATH=. python benchmarks/gpu_bench.py [--batch 128] [--steps 40] [--compile] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from xjepa_kit.config import load_config
+from xjepa_kit.masks import sample_masks
+from xjepa_kit.models import build_model, count_parameters
+from xjepa_kit.train import batch_to_device, optimisation_step, param_groups
+
+# Dense bf16 tensor-core peaks (vendor data sheets: H100 SXM / H200 989.4 TFLOPS, H100 PCIe 756, A100 312).
+PEAK_BF16_TFLOPS = {"H200": 989.4, "H100 PCIe": 756.0, "H100": 989.4, "A100": 312.0, "L40S": 362.0}
+
+
+def peak_tflops(name: str) -> float | None:
+    for key, value in PEAK_BF16_TFLOPS.items():
+        if key in name:
+            return value
+    return None
+
+
+def synthetic_batch(cfg, batch: int, device: torch.device, step: int) -> dict:
+    size, grid = cfg.model.encoder.img_size, cfg.model.encoder.img_size // cfg.model.encoder.patch_size
+    g = torch.Generator().manual_seed(step)
+    out = {m: torch.randn(batch, c, size, size, generator=g) for m, c in zip(cfg.model.modalities, cfg.model.in_chans)}
+    out["masks"] = sample_masks(np.random.default_rng(step), batch, grid)
+    return batch_to_device(out, device, tuple(cfg.model.modalities))
+
+
+def bench_train(cfg, batch: int, steps: int, warmup: int, device: torch.device, compile_: bool,
+                profile: bool = False) -> dict:
+    torch.manual_seed(0)
+    model = build_model(cfg).to(device)
+    opt = torch.optim.AdamW(param_groups(model), lr=cfg.train.lr, betas=(0.9, 0.95), fused=device.type == "cuda")
+    forward = torch.compile(model) if compile_ else model
+    amp = device.type == "cuda"
+    batches = [synthetic_batch(cfg, batch, device, s) for s in range(4)]
+    t_compile = time.perf_counter()
+    for s in range(warmup):
+        optimisation_step(forward, model, opt, batches[s % 4], cfg, s, amp)
+    sync(device)
+    t_compile = time.perf_counter() - t_compile
+    with FlopCounterMode(display=False) as counter:
+        optimisation_step(model, model, opt, batches[0], cfg, warmup, amp)
+    flops_per_step = counter.get_total_flops()
+    if profile:
+        print_profile(forward, model, opt, batches, cfg, amp)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    sync(device)
+    t0 = time.perf_counter()
+    for s in range(steps):
+        terms, _ = optimisation_step(forward, model, opt, batches[s % 4], cfg, warmup + 1 + s, amp)
+    sync(device)
+    dt = time.perf_counter() - t0
+    out = {"batch": batch, "steps": steps, "seconds": dt, "pairs_per_s": batch * steps / dt,
+           "step_ms": 1e3 * dt / steps, "flops_per_step": flops_per_step, "achieved_tflops": flops_per_step * steps / dt / 1e12,
+           "loss": float(terms["loss"].detach()), "compile": compile_, "warmup_seconds": t_compile}
+    if device.type == "cuda":
+        out["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    out["params_m"] = {k: v / 1e6 for k, v in count_parameters(model).items()}
+    del model, opt
+    return out
+
+
+@torch.no_grad()
+def bench_embed(cfg, batch: int, steps: int, device: torch.device) -> dict:
+    model = build_model(cfg).to(device).eval()
+    x = {m: torch.randn(batch, c, cfg.model.encoder.img_size, cfg.model.encoder.img_size, device=device)
+         for m, c in zip(cfg.model.modalities, cfg.model.in_chans)}
+    res = {}
+    for m in cfg.model.modalities:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            model.embed(x[m], m)
+            sync(device)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                model.embed(x[m], m)
+            sync(device)
+        res[m] = batch * steps / (time.perf_counter() - t0)
+    return {"batch": batch, "pairs_per_s_by_modality": res}
+
+
+def print_profile(forward, model, opt, batches, cfg, amp: bool) -> None:
+    """Top operators by device time over two steps, and how many kernels one step launches."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=acts) as prof:
+        for s in range(2):
+            optimisation_step(forward, model, opt, batches[s], cfg, 100 + s, amp)
+        sync(next(model.parameters()).device)
+    table = prof.key_averages()
+    launches = sum(e.count for e in table if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC"))
+    print(f"kernel launches per step: {launches // 2}", flush=True)
+    sort = "device_time_total" if torch.cuda.is_available() else "cpu_time_total"
+    print(table.table(sort_by=sort, row_limit=14, max_name_column_width=60), flush=True)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", default="ben14k_vitb")
+    p.add_argument("--batch", type=int, nargs="+", default=[128], help="one run per batch size")
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--compile", action="store_true", help="also time the torch.compile'd step")
+    p.add_argument("--embed-batch", type=int, default=512)
+    p.add_argument("--profile", action="store_true", help="print the top GPU kernels of two steps")
+    p.add_argument("--out", default=os.environ.get("OUT", "."))
+    p.add_argument("overrides", nargs="*")
+    args = p.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    cfg = load_config(args.config, args.overrides)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    report = {"device": name, "torch": torch.__version__, "config": args.config, "overrides": args.overrides,
+              "peak_bf16_tflops": peak_tflops(name)}
+    runs = [(b, c) for b in args.batch for c in ([False, True] if args.compile else [False])]
+    report["train"] = []
+    for batch, compile_ in runs:
+        r = bench_train(cfg, batch, args.steps, args.warmup, device, compile_, args.profile)
+        if report["peak_bf16_tflops"]:
+            r["mfu"] = r["achieved_tflops"] / report["peak_bf16_tflops"]
+        report["train"].append(r)
+        print(json.dumps({k: v for k, v in r.items() if k != "params_m"}), flush=True)
+    report["embed"] = bench_embed(cfg, args.embed_batch, 10, device)
+    print(json.dumps(report["embed"]), flush=True)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "gpu_bench.json").write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
