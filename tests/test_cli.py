@@ -30,9 +30,3 @@ def test_user_errors_are_one_line_without_traceback(tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.count("\n") == 1 and "missing" in res.stderr
 
-
-def test_demo_prints_sample_and_synthetic_summaries(tmp_path, capsys):
-    assert main(["demo", "--data", str(tmp_path), "--n", "20"]) == 0
-    out = capsys.readouterr().out
-    assert "real sample" in out and "BigEarthNetMM: 6 pairs" in out
-    assert "synthetic set" in out and "BigEarthNetMM: 20 pairs" in out

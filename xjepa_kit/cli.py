@@ -38,6 +38,12 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-cloud-snow", action="store_true", help="do not exclude TU Berlin's lists")
 
 
+def _ablation_names() -> list[str]:
+    from xjepa_kit.compare import ABLATIONS
+
+    return list(ABLATIONS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xjepa", description="X-JEPA cross-modal retrieval kit")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -48,9 +54,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     p.add_argument("--no-progress", action="store_true")
-    demo = sub.add_parser("demo", help="the whole pipeline on the embedded default data")
-    demo.add_argument("--data", default="data", help="folder for the sample and the synthetic set")
-    demo.add_argument("--n", type=int, default=4000, help="synthetic pairs")
+    p = sub.add_parser("embed", help="embed a dataset with a checkpoint (per-modality vectors, ids, labels)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True, help="GeoTIFF root or packed store")
+    p.add_argument("--split", default=None, help="train, val or test (default: all pairs)")
+    p.add_argument("--out", required=True, help="EMB.npz")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=2)
+    p = sub.add_parser("evaluate", help="retrieval metrics in the four directions (queries val, archive test)")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data", required=True, help="GeoTIFF root or packed store")
+    p.add_argument("--k", type=int, nargs="+", default=[5, 10, 20, 50, 100])
+    p.add_argument("--query-split", default="val")
+    p.add_argument("--archive-split", default="test")
+    p.add_argument("--out", required=True, help="REPORT.json (a REPORT.md table is written beside it)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=2)
+    p = sub.add_parser("ablate", help="train and evaluate baselines and ablations on the same data and budget")
+    p.add_argument("--data", required=True, help="GeoTIFF root or packed store")
+    p.add_argument("--out", required=True, help="folder for one run per variant and comparison.{json,md,png}")
+    p.add_argument("--config", default="tiny_cpu", help="base preset or YAML path")
+    p.add_argument("--variants", nargs="+", default=None, help="subset of: " + ", ".join(_ablation_names()))
+    p.add_argument("overrides", nargs="*", help="key=value applied to every variant, e.g. train.steps=300")
+    p.add_argument("--no-progress", action="store_true")
+    demo = sub.add_parser("demo", help="the whole pipeline on the embedded default data (about 10 minutes)")
+    demo.add_argument("--data", default="data", help="folder for the sample, the synthetic set and its store")
+    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--n", type=int, default=3000, help="synthetic pairs")
+    demo.add_argument("--steps", type=int, default=300, help="training steps per method")
+    demo.add_argument("--minutes", type=float, default=4.0, help="time limit per trained method")
+    demo.add_argument("--no-progress", action="store_true")
     return parser
 
 
@@ -97,20 +130,59 @@ def run_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """At this stage: the real sample and a synthetic set, with their summaries."""
-    from xjepa_kit import data
+def run_embed(args: argparse.Namespace) -> int:
+    import torch.distributed as dist
 
-    root = Path(args.data)
-    sample = data.extract_sample(root / "sample")
-    print("== real sample (bigearthnet-common, BigEarthNet-MM v1) ==")
-    print(data.summarize(data.BigEarthNetMM(sample)))
-    synth = root / "synthetic"
-    if not (synth / "splits.csv").exists():
-        print(f"== writing {args.n} synthetic pairs to {synth} ==", flush=True)
-        data.make_synthetic(synth, n=args.n, seed=0, overwrite=True)
-    print("== synthetic set ==")
-    print(data.summarize(data.BigEarthNetMM(synth)))
+    from xjepa_kit.config import config_from_dict
+    from xjepa_kit.embeddings import embed, load_model
+    from xjepa_kit.train import setup_distributed
+    from xjepa_kit.train_data import build_dataset
+
+    _, _, device = setup_distributed()  # under torchrun each rank embeds a shard, rank 0 merges
+    model, meta = load_model(args.checkpoint, device)
+    cfg = config_from_dict(meta.pop("config"))  # read the data as the run was trained (kind, bands, split file)
+    cfg.data.root = args.data
+    emb = embed(model, build_dataset(cfg, split=args.split), args.batch_size, args.workers, device)
+    emb.meta.update(meta)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    if len(emb):  # rank 0 (or a single process) holds the merged result
+        emb.save(args.out)
+        dims = ", ".join(f"{m} {v.shape}" for m, v in emb.vectors.items())
+        print(f"{len(emb)} pairs embedded ({dims}) -> {args.out}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from xjepa_kit.evaluate import evaluate, markdown_table, write_report
+
+    report = evaluate(args.checkpoint, args.data, ks=args.k, query_split=args.query_split,
+                      archive_split=args.archive_split, batch_size=args.batch_size, num_workers=args.workers)
+    out, md = write_report(report, args.out, k=10 if 10 in report["ks"] else report["ks"][0])
+    print(markdown_table(report, k=10 if 10 in report["ks"] else report["ks"][0]))
+    print(f"{report['queries']} queries ({args.query_split}) x {report['archive']} archive ({args.archive_split}) "
+          f"-> {out}, {md}")
+    return 0
+
+
+def run_ablate(args: argparse.Namespace) -> int:
+    from xjepa_kit.compare import ABLATIONS, comparison_table, run_variants
+
+    names = args.variants or list(ABLATIONS)
+    unknown = [n for n in names if n not in ABLATIONS]
+    if unknown:
+        raise XJepaError(f"unknown variant(s) {unknown}; choose from {list(ABLATIONS)}")
+    results = run_variants({n: ABLATIONS[n] for n in names}, args.data, args.out, base=args.config,
+                           overrides=args.overrides, progress=not args.no_progress)
+    print(comparison_table(results))
+    print(f"comparison written to {args.out}/comparison.md")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from xjepa_kit.demo import run_demo as demo
+
+    demo(args.data, args.out, n=args.n, steps=args.steps, minutes_per_model=args.minutes, progress=not args.no_progress)
     return 0
 
 
@@ -121,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
             return run_data(args)
         if args.cmd == "pretrain":
             return run_pretrain(args)
+        if args.cmd == "embed":
+            return run_embed(args)
+        if args.cmd == "evaluate":
+            return run_evaluate(args)
+        if args.cmd == "ablate":
+            return run_ablate(args)
         if args.cmd == "demo":
             return run_demo(args)
     except XJepaError as err:

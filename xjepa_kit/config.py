@@ -111,6 +111,7 @@ class TrainConfig:
     precision: str = "auto"             # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
     threads: int = 0                    # torch CPU threads (0: torch's default)
     compile: bool = False               # torch.compile the model
+    time_limit_s: float = 0.0           # stop (and checkpoint) after this many seconds; 0: no limit
     tensorboard: bool = False
 
 

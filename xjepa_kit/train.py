@@ -79,6 +79,15 @@ def batch_to_device(batch: dict, device: torch.device, keys: tuple[str, ...]) ->
     return out
 
 
+def _any_rank(flag: bool, world: int) -> bool:
+    """True on every rank if ``flag`` is true on any (so all ranks take the same branch)."""
+    if world == 1:
+        return flag
+    t = torch.tensor([float(flag)])
+    torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
 def _all_finite(loss: torch.Tensor, world: int) -> bool:
     flag = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
     if world > 1:
@@ -197,8 +206,14 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
                     bar.set_postfix(loss=f"{row['loss']:.4f}", pairs_s=f"{rate:.0f}")
             if bar is not None:
                 bar.update(1)
-            if done == steps or (cfg.train.ckpt_every and done % cfg.train.ckpt_every == 0):
+            out_of_time = cfg.train.time_limit_s > 0 and _any_rank(
+                time.perf_counter() - t0 > cfg.train.time_limit_s, world)
+            if done == steps or out_of_time or (cfg.train.ckpt_every and done % cfg.train.ckpt_every == 0):
                 save(done)
+            if out_of_time:
+                if rank == 0:
+                    print(f"time limit train.time_limit_s={cfg.train.time_limit_s:g} reached at step {done}", flush=True)
+                break
     finally:
         if bar is not None:
             bar.close()

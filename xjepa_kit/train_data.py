@@ -19,13 +19,18 @@ from xjepa_kit.masks import MaskCollator
 log = logging.getLogger(__name__)
 
 
-def build_dataset(cfg, split: str | None = None) -> Dataset:
-    """The dataset named by ``cfg.data`` (BigEarthNet GeoTIFF root or packed store, or fMoW pairs)."""
+def build_dataset(cfg, split: str | None = "config") -> Dataset:
+    """The dataset named by ``cfg.data`` (BigEarthNet GeoTIFF root or packed store, or fMoW pairs).
+
+    ``split="config"`` takes ``cfg.data.split``; ``None`` takes every pair (BigEarthNet only).
+    """
     d = cfg.data
-    split = d.split if split is None else split
+    split = d.split if split == "config" else split
     if d.dataset == "fmow":
         from xjepa_kit.data.fmow import FMoWPairs
 
+        if split is None:
+            raise XJepaError("fMoW pairs are read one split at a time: give --split train, val or test")
         if not d.fmow_rgb_root:
             raise XJepaError("config key 'data.fmow_rgb_root' is required for data.dataset=fmow")
         return FMoWPairs(d.fmow_rgb_root, d.root, split=split, pairing=d.fmow_pairing,

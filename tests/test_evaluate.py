@@ -1,0 +1,142 @@
+"""Embedding with a checkpoint, the evaluation protocol, `xjepa embed/evaluate`, comparisons and the demo."""
+
+import json
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from xjepa_kit.cli import main
+from xjepa_kit.config import load_config
+from xjepa_kit.data import BigEarthNetMM
+from xjepa_kit.embeddings import Embeddings, embed, load_model
+from xjepa_kit.evaluate import drop_self, evaluate_embeddings
+from xjepa_kit.train import train
+
+SMALL = ["model.encoder.embed_dim=48", "model.encoder.depth=2", "model.encoder.num_heads=2",
+         "model.predictor.embed_dim=32", "model.predictor.depth=1", "model.predictor.num_heads=2",
+         "model.projector_dim=32", "data.batch_size=8", "data.num_workers=0", "train.threads=1"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(synth_v1, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    train(load_config("tiny_cpu", SMALL + [f"data.root={synth_v1}", "train.steps=3"]), run, progress=False)
+    return run / "last.pt"
+
+
+def test_embed_follows_dataset_order_with_unit_vectors(checkpoint, synth_v1):
+    ds = BigEarthNetMM(synth_v1, split="val")
+    emb = embed(checkpoint, ds, batch_size=7, num_workers=0)
+    assert list(emb.ids) == list(ds.index["s2_name"])
+    assert emb.vectors["s1"].shape == (len(ds), 48) and emb.vectors["s2"].shape == (len(ds), 48)
+    assert np.allclose(np.linalg.norm(emb.vectors["s2"], axis=1), 1, atol=1e-5)
+    assert np.array_equal(emb.labels, np.stack([ds[i]["labels"].numpy() > 0 for i in range(len(ds))]))
+    assert emb.meta["method"] == "xjepa" and len(emb.meta["checkpoint_hash"]) == 16
+    model, _ = load_model(checkpoint)
+    with torch.no_grad():
+        direct = model.embed(ds[3]["s1"][None], "s1").numpy()[0]
+    assert np.allclose(direct, emb.vectors["s1"][3], atol=1e-5)
+
+
+def _embed_worker(rank, world, port, checkpoint, root, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    torch.distributed.init_process_group("gloo")
+    emb = embed(checkpoint, BigEarthNetMM(root, split="test"), batch_size=5, num_workers=0)
+    if rank == 0:
+        emb.save(out)
+    torch.distributed.destroy_process_group()
+
+
+def test_embed_under_two_ranks_merges_in_order(checkpoint, synth_v1, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_embed_worker, args=(2, port, str(checkpoint), str(synth_v1), str(tmp_path / "e.npz")),
+                                nprocs=2)
+    merged = Embeddings.load(tmp_path / "e.npz")
+    single = embed(checkpoint, BigEarthNetMM(synth_v1, split="test"), batch_size=5, num_workers=0)
+    assert list(merged.ids) == list(single.ids)
+    assert np.allclose(merged.vectors["s2"], single.vectors["s2"], atol=1e-5)
+
+
+def test_drop_self():
+    ranked = np.array([[0, 5, 6], [7, 1, 8], [9, 3, 4]])
+    assert drop_self(ranked).tolist() == [[5, 6], [7, 8], [9, 3]]
+
+
+def test_protocol_on_known_embeddings():
+    # 6 queries, 6 archive items; s1 and s2 of a pair are the same vector, labels in two groups
+    v = np.eye(6, 8, dtype=np.float32)
+    labels = np.zeros((6, 19), bool)
+    labels[:3, 0] = labels[3:, 1] = True
+    ids = np.array([f"p{i}" for i in range(6)])
+    q = Embeddings({"s1": v, "s2": v}, ids, labels, np.zeros((6, 4)))
+    rep = evaluate_embeddings(q, q, ks=(1, 3), same_set=True)
+    cross, same = rep["directions"]["s1->s2"], rep["directions"]["s1->s1"]
+    assert cross["pair_recall@1"] == 1.0 and cross["F1@1"] == 1.0  # the partner itself is first
+    assert "pair_recall@1" not in same
+    assert same["P@1"] < 1.0  # the query itself is excluded; all other items score 0 and tie
+    assert set(rep["directions"]) == {"s1->s2", "s2->s1", "s1->s1", "s2->s2"}
+
+
+def test_cli_embed_and_evaluate(checkpoint, synth_v1, tmp_path, capsys):
+    assert main(["embed", "--checkpoint", str(checkpoint), "--data", str(synth_v1), "--split", "test",
+                 "--out", str(tmp_path / "emb.npz"), "--workers", "0"]) == 0
+    assert len(Embeddings.load(tmp_path / "emb.npz")) == len(BigEarthNetMM(synth_v1, split="test"))
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(synth_v1), "--k", "5", "10",
+                 "--out", str(tmp_path / "REPORT.json"), "--workers", "0"]) == 0
+    report = json.loads((tmp_path / "REPORT.json").read_text())
+    m = report["directions"]["s1->s2"]
+    assert {"F1@10", "F1_csmae@10", "P@10", "R@10", "mAP@10", "pair_recall@10", "F1@5"} <= set(m)
+    assert all(0 <= v <= 1 for d in report["directions"].values() for v in d.values())
+    assert report["query_split"] == "val" and report["archive_split"] == "test"
+    assert "| s2->s2 |" in capsys.readouterr().out and (tmp_path / "REPORT.md").exists()
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "nope.pt"), "--data", str(synth_v1),
+                 "--out", str(tmp_path / "R.json")]) == 2
+
+
+def test_variants_and_demo_write_their_reports(tmp_path, capsys):
+    from xjepa_kit.demo import run_demo
+
+    report = run_demo(tmp_path / "data", tmp_path / "demo", n=80, steps=2, progress=False)
+    assert set(report["methods"]) == {"xjepa", "contrastive", "random"}
+    d = report["methods"]["xjepa"]["directions"]["s1->s2"]
+    assert 0 <= d["F1@10"] <= 1 and 0 <= d["pair_recall@10"] <= 1
+    assert report["methods"]["random"]["steps"] == 0 and report["methods"]["xjepa"]["steps"] == 2
+    for f in ("report.json", "report.md", "comparison.png", "loss_curves.png", "comparison.json"):
+        assert (tmp_path / "demo" / f).exists(), f
+    out = capsys.readouterr().out
+    assert "| xjepa |" in out and "| random |" in out and "real sample" in out
+    run_demo(tmp_path / "data", tmp_path / "demo", n=80, steps=2, progress=False)  # reuses finished runs
+    assert out.count(": training") == 3 and "reusing" not in out
+    assert capsys.readouterr().out.count(": reusing") == 3
+
+
+def test_fmow_run_trains_embeds_and_evaluates(tmp_path):
+    from xjepa_kit.data.fmow_fakes import make_fake_fmow
+    from xjepa_kit.evaluate import evaluate
+
+    rgb, sentinel = make_fake_fmow(tmp_path / "fmow", locations=2, images=2, splits=("train", "val", "test"))
+    cfg = load_config("fmow_vitb", SMALL + [f"data.root={sentinel}", f"data.fmow_rgb_root={rgb}",
+                                            "model.encoder.img_size=48", "model.encoder.patch_size=12",
+                                            "data.batch_size=4", "train.steps=2"])
+    train(cfg, tmp_path / "run", progress=False)
+    report = evaluate(tmp_path / "run" / "last.pt", sentinel, ks=(1, 5), num_workers=0)
+    assert set(report["directions"]) == {"rgb->sentinel", "sentinel->rgb", "rgb->rgb", "sentinel->sentinel"}
+    assert report["queries"] == 12 and report["archive"] == 12
+    assert 0 <= report["directions"]["rgb->sentinel"]["pair_recall@5"] <= 1
+
+
+def test_cli_ablate_runs_the_chosen_variants(synth_v1, tmp_path, capsys):
+    args = ["ablate", "--data", str(synth_v1), "--out", str(tmp_path), "--variants", "xjepa_l2", "ijepa",
+            "--no-progress", *SMALL, "train.steps=2"]
+    assert main(args) == 0
+    results = json.loads((tmp_path / "comparison.json").read_text())
+    assert list(results["methods"]) == ["xjepa_l2", "ijepa"]
+    assert results["methods"]["xjepa_l2"]["overrides"] == ["loss.psa=0", "loss.vicreg=0"]
+    assert load_config(tmp_path / "xjepa_l2" / "config.yaml").loss.psa == 0
+    assert (tmp_path / "comparison.png").stat().st_size > 1000 and "| ijepa |" in capsys.readouterr().out
+    assert main(["ablate", "--data", str(synth_v1), "--out", str(tmp_path), "--variants", "mae"]) == 2

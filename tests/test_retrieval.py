@@ -1,0 +1,72 @@
+"""Embeddings and faiss indexes: exact search, save/load with metadata, refusal of foreign queries."""
+
+import numpy as np
+import pytest
+
+from xjepa_kit.embeddings import Embeddings
+from xjepa_kit.errors import XJepaError
+from xjepa_kit.retrieval import IndexMismatchError, RetrievalIndex
+
+
+def _unit(n, d, seed=0):
+    x = np.random.default_rng(seed).standard_normal((n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_flat_index_is_exact_and_round_trips(tmp_path):
+    archive, queries = _unit(500, 32), _unit(20, 32, seed=1)
+    index = RetrievalIndex.build(archive, ids=[f"p{i}" for i in range(500)], meta={"modality": "s2",
+                                                                                  "checkpoint_hash": "abc"})
+    scores, ranked = index.search(queries, 10)
+    expected = np.argsort(-(queries @ archive.T), axis=1)[:, :10]
+    assert np.array_equal(ranked, expected)
+    assert np.allclose(scores, np.take_along_axis(queries @ archive.T, expected, 1), atol=1e-5)
+    path = index.save(tmp_path / "archive.npz")
+    again = RetrievalIndex.load(path)
+    assert again.meta == index.meta and again.meta["dim"] == 32 and list(again.ids[:2]) == ["p0", "p1"]
+    assert np.array_equal(again.search(queries, 10)[1], ranked)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_hnsw_and_ivfpq_find_near_duplicates():
+    archive = _unit(3000, 64)
+    queries = archive[:50] + 0.01 * _unit(50, 64, seed=2)
+    for kind in ("hnsw", "ivfpq"):
+        _, ranked = RetrievalIndex.build(archive, kind=kind).search(queries, 5)
+        hits = (ranked == np.arange(50)[:, None]).any(1).mean()
+        assert hits >= 0.9, kind
+
+
+def test_foreign_queries_are_refused():
+    index = RetrievalIndex.build(_unit(50, 16), meta={"modality": "s2", "checkpoint_hash": "abc"})
+    with pytest.raises(IndexMismatchError, match="dimension 8"):
+        index.search(_unit(3, 8), 5)
+    with pytest.raises(IndexMismatchError, match="checkpoint_hash"):
+        index.search(_unit(3, 16), 5, expect={"checkpoint_hash": "zzz"})
+    with pytest.raises(IndexMismatchError, match="modality"):
+        index.search(_unit(3, 16), 5, expect={"modality": "s1"})
+    assert index.search(_unit(3, 16), 5, expect={"modality": "s2", "checkpoint_hash": "abc"})[1].shape == (3, 5)
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(XJepaError, match="ivfpq index needs at least"):
+        RetrievalIndex.build(_unit(100, 16), kind="ivfpq")
+    bad = _unit(10, 4)
+    bad[3, 1] = np.nan
+    with pytest.raises(XJepaError, match="NaN"):
+        RetrievalIndex.build(bad)
+    with pytest.raises(XJepaError, match="unknown index kind"):
+        RetrievalIndex.build(_unit(10, 4), kind="lsh")
+    (tmp_path / "x.npz").write_bytes(b"junk")
+    with pytest.raises(XJepaError, match="not an xjepa index"):
+        RetrievalIndex.load(tmp_path / "x.npz")
+
+
+def test_embeddings_save_load(tmp_path):
+    emb = Embeddings({"s1": _unit(4, 8), "s2": _unit(4, 8, 1)}, np.array(["a", "b", "c", "d"]),
+                     np.eye(4, 19, dtype=bool), np.zeros((4, 4)), {"checkpoint_hash": "h", "dim": 8})
+    again = Embeddings.load(emb.save(tmp_path / "e.npz"))
+    assert again.meta == emb.meta and list(again.ids) == ["a", "b", "c", "d"]
+    assert np.array_equal(again.vectors["s2"], emb.vectors["s2"]) and again.labels.dtype == bool
+    with pytest.raises(XJepaError, match="not found"):
+        Embeddings.load(tmp_path / "missing.npz")

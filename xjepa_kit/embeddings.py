@@ -1,0 +1,143 @@
+"""Embedding a dataset with a trained model: per-modality L2-normalised vectors with ids, labels, bounds.
+
+``embed(model_or_checkpoint, dataset)`` -> :class:`Embeddings`; under torchrun each rank embeds its
+shard (indices ``rank::world``) and rank 0 receives the merged result in dataset order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from xjepa_kit.errors import XJepaError
+
+
+@dataclass
+class Embeddings:
+    """``vectors[modality]`` float32 [N, D] (unit norm), ``ids`` [N] (S2 name / pair id), ``labels`` bool [N, C],
+    ``bounds`` float64 [N, 4] (west, south, east, north), ``meta`` (checkpoint hash, method, dim, ...)."""
+
+    vectors: dict[str, np.ndarray]
+    ids: np.ndarray
+    labels: np.ndarray
+    bounds: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def save(self, path: str | Path) -> Path:
+        """Write one ``.npz`` atomically (temp file + rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {f"vec_{m}": v for m, v in self.vectors.items()}
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
+        os.close(fd)
+        try:
+            np.savez(tmp, ids=self.ids.astype(str), labels=self.labels, bounds=self.bounds,
+                     meta=np.array(json.dumps(self.meta)), **arrays)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Embeddings:
+        """Read what :meth:`save` wrote; a clear error for anything else."""
+        path = Path(path)
+        if not path.exists():
+            raise XJepaError(f"{path}: embeddings file not found; create it with `xjepa embed`")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                vectors = {k[4:]: z[k] for k in z.files if k.startswith("vec_")}
+                return cls(vectors, z["ids"], z["labels"], z["bounds"], json.loads(str(z["meta"])))
+        except (KeyError, ValueError, OSError) as err:
+            raise XJepaError(f"{path}: not an xjepa embeddings file ({err})") from None
+
+
+def checkpoint_hash(path: str | Path) -> str:
+    """Short SHA-256 of a checkpoint file: ties embeddings and indexes to the weights that made them."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild the model of a checkpoint from its stored config -> (model in eval mode, meta).
+
+    ``meta["config"]`` holds the training config (a dict), e.g. to open the same kind of dataset.
+    """
+    from xjepa_kit.checkpoint import check_compatible, load_checkpoint
+    from xjepa_kit.config import config_from_dict
+    from xjepa_kit.models import build_model
+
+    ckpt = load_checkpoint(checkpoint, map_location=device)
+    cfg = config_from_dict(ckpt["config"])
+    model = build_model(cfg)
+    check_compatible(ckpt, model, cfg.model.method, checkpoint)
+    model.load_state_dict(ckpt["model"])
+    meta = {"checkpoint": str(checkpoint), "checkpoint_hash": checkpoint_hash(checkpoint),
+            "method": cfg.model.method, "step": int(ckpt["step"]), "modalities": list(cfg.model.modalities),
+            "config": ckpt["config"]}
+    return model.to(device).eval(), meta
+
+
+@torch.no_grad()
+def _embed_loader(model: nn.Module, loader: DataLoader, device: torch.device) -> dict:
+    out: dict[str, list] = {"ids": [], "labels": [], "bounds": [], **{m: [] for m in model.modalities}}
+    amp = device.type == "cuda"
+    for batch in loader:
+        for m in model.modalities:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                out[m].append(model.embed(batch[m].to(device, non_blocking=True), m).float().cpu().numpy())
+        out["ids"] += list(batch["id"])
+        out["labels"].append(batch["labels"].numpy() > 0.5)
+        b = batch["bounds"]  # a tensor [B, 4], or 4 tensors [B] when a dataset returns tuples
+        out["bounds"].append(np.stack([np.asarray(x, np.float64) for x in b], 1) if isinstance(b, (list, tuple))
+                             else np.asarray(b, dtype=np.float64))
+    return out
+
+
+def embed(model: nn.Module | str | Path, dataset: Dataset, batch_size: int = 64, num_workers: int = 2,
+          device: str | torch.device | None = None) -> Embeddings:
+    """Embed every sample of ``dataset`` with each modality's encoder (rank 0 gets all under torchrun)."""
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    meta: dict = {}
+    if not isinstance(model, nn.Module):
+        model, meta = load_model(model, device)
+    model = model.to(device).eval()
+    dist = torch.distributed.is_available() and torch.distributed.is_initialized()
+    rank, world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if dist else (0, 1)
+    order = np.arange(rank, len(dataset), world)
+    loader = DataLoader(Subset(dataset, order.tolist()), batch_size=batch_size, num_workers=num_workers)
+    part = _embed_loader(model, loader, device)
+    part["order"] = order
+    parts = [part]
+    if world > 1:
+        gathered = [None] * world if rank == 0 else None
+        torch.distributed.gather_object(part, gathered, dst=0)
+        if rank != 0:
+            return Embeddings({}, np.array([]), np.zeros((0, 0), bool), np.zeros((0, 4)), meta)
+        parts = gathered
+    order = np.concatenate([p["order"] for p in parts])
+    perm = np.argsort(order, kind="stable")
+    if not any(p["ids"] for p in parts):
+        raise XJepaError("nothing to embed: the dataset is empty")
+    cat = lambda key: np.concatenate([a for p in parts for a in p[key]])  # noqa: E731
+    vectors = {m: cat(m)[perm].astype(np.float32) for m in model.modalities}
+    ids = np.array(sum((p["ids"] for p in parts), []))[perm]
+    dim = next(iter(vectors.values())).shape[-1]
+    meta = {**meta, "dim": int(dim), "count": int(len(ids))}
+    return Embeddings(vectors, ids, cat("labels")[perm].astype(bool), cat("bounds")[perm], meta)

@@ -1,0 +1,104 @@
+"""Retrieval evaluation protocol (DESIGN 7): queries = validation split, archive = test split.
+
+Four directions for modalities (a, b): a->b, b->a, a->a, b->b. Label metrics (F1, P, R, mAP @ k)
+follow CSMAE's protocol. ``pair_recall@k`` (cross-modal only) asks whether a query's own
+co-registered partner is in its top k, so it searches the query split's other modality (where
+the partner is). Same-modal search over the set the queries come from excludes the query itself.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from xjepa_kit.embeddings import Embeddings, embed, load_model
+from xjepa_kit.metrics import retrieval_metrics
+from xjepa_kit.retrieval import RetrievalIndex
+
+DEFAULT_KS = (5, 10, 20, 50, 100)
+TABLE_KEYS = ("F1@{k}", "F1_csmae@{k}", "P@{k}", "R@{k}", "mAP@{k}", "pair_recall@{k}")
+
+
+def directions(modalities: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
+    """[(a, b), (b, a), (a, a), (b, b)]."""
+    a, b = modalities
+    return [(a, b), (b, a), (a, a), (b, b)]
+
+
+def drop_self(ranked: np.ndarray) -> np.ndarray:
+    """Remove each query's own row index from its ranking [Q, K+1] -> [Q, K] (else drop the last)."""
+    q = len(ranked)
+    is_self = ranked == np.arange(q)[:, None]
+    keep = ~is_self
+    keep[~is_self.any(1), -1] = False
+    return ranked[keep].reshape(q, ranked.shape[1] - 1)
+
+
+def search(archive: np.ndarray, queries: np.ndarray, k: int, exclude_self: bool = False) -> np.ndarray:
+    """Exact top-k (faiss flat, inner product) -> ranked archive indices [Q, k]."""
+    index = RetrievalIndex.build(archive)
+    _, ranked = index.search(queries, k + int(exclude_self))
+    return drop_self(ranked) if exclude_self else ranked
+
+
+def evaluate_embeddings(queries: Embeddings, archive: Embeddings, ks=DEFAULT_KS, same_set: bool = False) -> dict:
+    """Metrics for every direction -> ``{"directions": {"s1->s2": {"F1@10": ...}, ...}, ...}``."""
+    ks = tuple(sorted(set(int(k) for k in ks)))
+    kmax = min(max(ks), len(archive) - int(same_set))
+    ks = tuple(k for k in ks if k <= kmax) or (kmax,)
+    mods = list(queries.vectors)
+    out: dict = {"ks": list(ks), "queries": len(queries), "archive": len(archive), "directions": {}}
+    for s, t in directions(mods):
+        ranked = search(archive.vectors[t], queries.vectors[s], kmax, exclude_self=same_set and s == t)
+        metrics = retrieval_metrics(ranked, queries.labels, archive.labels, ks)
+        if s != t:
+            k_pair = min(kmax, len(queries))
+            paired = search(queries.vectors[t], queries.vectors[s], k_pair)
+            pair = retrieval_metrics(paired, queries.labels, queries.labels, tuple(k for k in ks if k <= k_pair),
+                                     query_ids=queries.ids, archive_ids=queries.ids)
+            metrics.update({key: v for key, v in pair.items() if key.startswith("pair_recall")})
+        out["directions"][f"{s}->{t}"] = metrics
+    return out
+
+
+def evaluate(checkpoint: str | Path, data: str | Path, ks=DEFAULT_KS, query_split: str = "val",
+             archive_split: str = "test", batch_size: int = 64, num_workers: int = 2) -> dict:
+    """Embed both splits of ``data`` with ``checkpoint`` and evaluate.
+
+    ``data`` is read as the checkpoint was trained: a BigEarthNet GeoTIFF root or packed store (with
+    the training run's split file and band setting), or the fMoW-Sentinel root of an fMoW run.
+    """
+    from xjepa_kit.config import config_from_dict
+    from xjepa_kit.train_data import build_dataset
+
+    model, meta = load_model(checkpoint)
+    cfg = config_from_dict(meta.pop("config"))
+    cfg.data.root = str(data)
+    q = embed(model, build_dataset(cfg, split=query_split), batch_size, num_workers)
+    same = query_split == archive_split
+    a = q if same else embed(model, build_dataset(cfg, split=archive_split), batch_size, num_workers)
+    report = evaluate_embeddings(q, a, ks, same_set=same)
+    report.update({"model": meta, "data": str(data), "query_split": query_split, "archive_split": archive_split})
+    return report
+
+
+def markdown_table(report: dict, k: int = 10) -> str:
+    """The four directions at ``k`` as a markdown table (metrics in %, as papers print them)."""
+    cols = [c.format(k=k) for c in TABLE_KEYS]
+    lines = ["| direction | " + " | ".join(cols) + " |", "| --- |" + " ---: |" * len(cols)]
+    for name, m in report["directions"].items():
+        cells = [f"{100 * m[c]:.2f}" if c in m else "–" for c in cols]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(report: dict, out: str | Path, k: int = 10) -> tuple[Path, Path]:
+    """``out`` (JSON) and the markdown table beside it (``.md``)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    md = out.with_suffix(".md")
+    md.write_text(f"# Retrieval report\n\n{markdown_table(report, k)}\n")
+    return out, md

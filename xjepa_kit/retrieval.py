@@ -1,0 +1,114 @@
+"""faiss indexes over L2-normalised embeddings (inner product), saved and loaded with their metadata.
+
+``RetrievalIndex.build(vectors, kind="flat"|"hnsw"|"ivfpq", meta=...)``; ``index.search(queries, k,
+expect=...)`` refuses queries of another dimension, modality or checkpoint with a clear error.
+An index file is one ``.npz`` (serialised faiss index + ids + metadata), written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from xjepa_kit.errors import XJepaError
+
+KINDS = ("flat", "hnsw", "ivfpq")
+
+
+class IndexMismatchError(XJepaError):
+    """A query that does not belong to this index (dimension, modality or model)."""
+
+
+def _faiss_index(vectors: np.ndarray, kind: str) -> faiss.Index:
+    n, d = vectors.shape
+    if kind == "flat":
+        return faiss.IndexFlatIP(d)
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = 128
+        return index
+    if kind == "ivfpq":
+        nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))
+        m = next(m for m in (64, 48, 32, 24, 16, 12, 8, 4, 2, 1) if d % m == 0 and m <= d)
+        if n < 39 * nlist or n < 256:
+            raise XJepaError(f"an ivfpq index needs at least {max(39 * nlist, 256)} vectors to train, got {n}; "
+                             "use kind='flat' or 'hnsw' for small archives")
+        index = faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        index.nprobe = min(16, nlist)
+        return index
+    raise XJepaError(f"unknown index kind {kind!r}; choose one of {KINDS}")
+
+
+class RetrievalIndex:
+    """A faiss index with ``ids`` [N] and ``meta`` (``dim``, ``kind``, ``modality``, ``checkpoint_hash`` ...)."""
+
+    def __init__(self, index: faiss.Index, ids: np.ndarray, meta: dict) -> None:
+        self.index, self.ids, self.meta = index, np.asarray(ids), meta
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, ids: np.ndarray | None = None, kind: str = "flat",
+              meta: dict | None = None) -> RetrievalIndex:
+        """Index ``vectors`` [N, D] (L2-normalised float32; inner product = cosine similarity)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) == 0:
+            raise XJepaError(f"index vectors must be a non-empty [N, D] array, got shape {vectors.shape}")
+        if not np.isfinite(vectors).all():
+            raise XJepaError("index vectors contain NaN or inf; re-embed with a healthy checkpoint")
+        index = _faiss_index(vectors, kind)
+        index.add(vectors)
+        ids = np.arange(len(vectors)).astype(str) if ids is None else np.asarray(ids).astype(str)
+        return cls(index, ids, {**(meta or {}), "dim": int(vectors.shape[1]), "kind": kind, "count": len(vectors)})
+
+    def __len__(self) -> int:
+        return self.index.ntotal
+
+    def check(self, dim: int, expect: dict | None = None) -> None:
+        """Raise :class:`IndexMismatchError` unless ``dim`` and every key of ``expect`` match the metadata."""
+        if dim != self.meta["dim"]:
+            raise IndexMismatchError(f"query dimension {dim} does not match the index dimension {self.meta['dim']} "
+                                     f"(index built from {self.meta.get('checkpoint', 'unknown model')})")
+        for key, value in (expect or {}).items():
+            if key in self.meta and self.meta[key] != value:
+                raise IndexMismatchError(f"query {key} {value!r} does not match the index's {self.meta[key]!r}; "
+                                         "embed queries with the model the index was built from")
+
+    def search(self, queries: np.ndarray, k: int, expect: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` archive rows per query -> (scores float32 [Q, k], indices int64 [Q, k])."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        self.check(queries.shape[1], expect)
+        k = min(k, len(self))
+        return self.index.search(queries, k)
+
+    def save(self, path: str | Path) -> Path:
+        """One ``.npz`` with the serialised index, ids and metadata, written atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
+        os.close(fd)
+        try:
+            np.savez(tmp, index=faiss.serialize_index(self.index), ids=self.ids.astype(str),
+                     meta=np.array(json.dumps(self.meta)))
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> RetrievalIndex:
+        """Read an index written by :meth:`save`."""
+        path = Path(path)
+        if not path.exists():
+            raise XJepaError(f"{path}: index file not found")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return cls(faiss.deserialize_index(z["index"]), z["ids"], json.loads(str(z["meta"])))
+        except (KeyError, ValueError, OSError, RuntimeError) as err:
+            raise XJepaError(f"{path}: not an xjepa index file ({err})") from None
