@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-slow lab bench clean
+.PHONY: venv demo test test-slow test-browser notebooks lab bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,10 +19,19 @@ demo: $(STAMP)
 	$(BIN)/xjepa demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	XJEPA_FAST=1 $(BIN)/python -m pytest -q tests notebooks --nbval-lax
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow tests
+
+test-browser: $(STAMP)
+	bash scripts/check_explorer_browser.sh
+
+# Re-run every notebook in full mode on the embedded default and store its outputs (no widget state).
+notebooks: $(STAMP)
+	$(BIN)/python scripts/build_notebooks.py
+	cd notebooks && ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 *.ipynb
+	$(BIN)/python scripts/build_notebooks.py --strip-widget-state
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -137,3 +137,20 @@ def test_missing_root_and_unknown_layout(tmp_path):
     (tmp_path / "BigEarthNet-S2" / "something").mkdir()
     with pytest.raises(DataError, match="layout"):
         BigEarthNetMM(tmp_path)
+
+
+def test_bounds_frequencies_and_footprints_without_pixels(synth_v1, ben14k_root):
+    from xjepa_kit.data import dataset_bounds, footprints_geojson, label_frequencies
+
+    for root in (synth_v1, ben14k_root):
+        ds = BigEarthNetMM(root, split="test")
+        b = dataset_bounds(ds)
+        assert np.allclose(b[2], ds[2]["bounds"].numpy())
+    ds = BigEarthNetMM(synth_v1, split="test")
+    freq = label_frequencies(ds)
+    assert freq.shape == (19,) and freq.sum() == sum(int(ds[i]["labels"].sum()) for i in range(len(ds)))
+    fc = footprints_geojson(ds)
+    ring = fc["features"][1]["geometry"]["coordinates"][0]
+    west, south, east, north = ds[1]["bounds"].tolist()
+    assert ring[0] == [west, south] and ring[2] == [east, north] and ring[-1] == ring[0]
+    assert fc["features"][1]["properties"]["id"] == ds.index.at[1, "s2_name"]

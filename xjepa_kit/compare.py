@@ -27,12 +27,13 @@ ABLATIONS: dict[str, list[str]] = {
 DEMO_METHODS = ("xjepa", "contrastive", "random")
 
 
-def _finished(run: Path, steps: int) -> bool:
+def run_finished(run: Path, steps: int) -> bool:
+    """True when ``run/last.pt`` ended its training (all ``steps``, or stopped by its time limit)."""
     last = run / "last.pt"
     if not last.exists():
         return False
     ckpt = load_checkpoint(last)
-    return ckpt["step"] >= steps or ckpt["config"]["model"]["method"] == "random"
+    return bool(ckpt.get("finished")) or ckpt["step"] >= steps  # finished: all steps or the time limit
 
 
 def run_variants(variants: dict[str, list[str]], data: str | Path, out: str | Path, base: str = "tiny_cpu",
@@ -47,7 +48,7 @@ def run_variants(variants: dict[str, list[str]], data: str | Path, out: str | Pa
         cfg = load_config(base, [f"data.root={data}", *overrides, *extra])
         cfg.name = name
         run = out / name
-        if _finished(run, cfg.train.steps):
+        if run_finished(run, cfg.train.steps):
             log(f"== {name}: reusing {run / 'last.pt'} ==")
         else:
             log(f"== {name}: training ({' '.join(extra) or 'defaults'}) ==")

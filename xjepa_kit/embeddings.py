@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from xjepa_kit.atomic import atomic_savez
 from xjepa_kit.errors import XJepaError
 
 
@@ -37,19 +36,9 @@ class Embeddings:
 
     def save(self, path: str | Path) -> Path:
         """Write one ``.npz`` atomically (temp file + rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {f"vec_{m}": v for m, v in self.vectors.items()}
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-        os.close(fd)
-        try:
-            np.savez(tmp, ids=self.ids.astype(str), labels=self.labels, bounds=self.bounds,
-                     meta=np.array(json.dumps(self.meta)), **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return atomic_savez(path, meta=self.meta, ids=self.ids.astype(str), labels=self.labels, bounds=self.bounds,
+                            **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> Embeddings:

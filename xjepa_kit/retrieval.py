@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from xjepa_kit.atomic import atomic_savez
 from xjepa_kit.errors import XJepaError
 
 KINDS = ("flat", "hnsw", "ivfpq")
@@ -88,18 +87,7 @@ class RetrievalIndex:
 
     def save(self, path: str | Path) -> Path:
         """One ``.npz`` with the serialised index, ids and metadata, written atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-        os.close(fd)
-        try:
-            np.savez(tmp, index=faiss.serialize_index(self.index), ids=self.ids.astype(str),
-                     meta=np.array(json.dumps(self.meta)))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return atomic_savez(path, meta=self.meta, index=faiss.serialize_index(self.index), ids=self.ids.astype(str))
 
     @classmethod
     def load(cls, path: str | Path) -> RetrievalIndex:

@@ -157,16 +157,16 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
     amp = cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda")
     steps = 0 if cfg.model.method == "random" else cfg.train.steps
 
-    def save(step: int) -> None:
+    def save(step: int, finished: bool = False) -> None:
         if rank == 0:
             payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "rng": rng_state(),
-                       "config": to_dict(cfg), "signature": sig}
+                       "config": to_dict(cfg), "signature": sig, "finished": finished}
             save_checkpoint(last, payload)
             if cfg.train.ckpt_every and step % cfg.train.ckpt_every == 0 and 0 < step < steps:
                 save_checkpoint(out / f"ckpt_{step:06d}.pt", payload)
 
     if start >= steps:
-        save(max(start, steps))
+        save(max(start, steps), finished=True)
         return model
     dataset = build_dataset(cfg)
     grid = cfg.model.encoder.img_size // cfg.model.encoder.patch_size
@@ -209,7 +209,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
             out_of_time = cfg.train.time_limit_s > 0 and _any_rank(
                 time.perf_counter() - t0 > cfg.train.time_limit_s, world)
             if done == steps or out_of_time or (cfg.train.ckpt_every and done % cfg.train.ckpt_every == 0):
-                save(done)
+                save(done, finished=done == steps or out_of_time)
             if out_of_time:
                 if rank == 0:
                     print(f"time limit train.time_limit_s={cfg.train.time_limit_s:g} reached at step {done}", flush=True)

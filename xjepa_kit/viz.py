@@ -1,4 +1,9 @@
-"""Pictures: method comparison bars and loss curves from ``metrics.jsonl`` (matplotlib)."""
+"""Pictures (matplotlib, imported lazily; Agg unless a notebook backend is active).
+
+Here: method comparison bars and loss curves from ``metrics.jsonl``. Re-exported from
+:mod:`xjepa_kit.viz_images` (S2/S1 composites, sample rows, mask overlays) and
+:mod:`xjepa_kit.viz_latent` (UMAP, pair vs non-pair distances), so ``from xjepa_kit.viz import rgb`` works.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from xjepa_kit.viz_images import COMPOSITES, _plt, mask_overlay, plot_masks, plot_pairs, rgb, sar, stretch
+from xjepa_kit.viz_latent import dominant_labels, pair_distances, plot_pair_distances, plot_umap, umap_2d
 
-def _plt():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "nbagg", "widget"):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+__all__ = [
+    "plot_comparison", "plot_loss_curves", "read_metrics", "rgb", "sar", "stretch", "COMPOSITES", "plot_pairs",
+    "mask_overlay", "plot_masks", "umap_2d", "plot_umap", "dominant_labels", "pair_distances",
+    "plot_pair_distances",
+]
 
 
 def read_metrics(run: str | Path) -> list[dict]:

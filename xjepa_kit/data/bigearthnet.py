@@ -121,6 +121,20 @@ class BigEarthNetMM(Dataset):
         s1 = geotiff.order_multiband(arr1, desc1, S1_BANDS, S1_BANDS, p1)
         return resample_bilinear(s2.astype(np.float32)), resample_bilinear(s1.astype(np.float32)), geo
 
+    def bounds_of(self, i: int) -> geotiff.Bounds:
+        """(west, south, east, north) in EPSG:4326 of pair ``i``, from its S2 file's georeferencing only."""
+        with rasterio.Env(**geotiff.GDAL_ENV):
+            if self.layout.kind == "ben14k":
+                path = self.multiband_path(self.index.at[i, "s2_name"])
+            else:
+                path = self.s2_paths(i)["B02"]
+            try:
+                with rasterio.open(path) as src:
+                    geo = (src.crs, src.bounds)
+            except rasterio.errors.RasterioError as err:
+                raise DataError(f"{path}: unreadable GeoTIFF ({err})") from None
+        return geotiff.bounds_wgs84(geo)
+
     def labels_of(self, i: int) -> np.ndarray:
         """Multi-hot labels [19] of pair ``i`` (read from the JSON or the parquet metadata)."""
         row = self.index.iloc[i]

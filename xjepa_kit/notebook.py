@@ -1,0 +1,79 @@
+"""Notebook support: the FAST switch (read here only), default sizes, and idempotent data/run preparation.
+
+``XJEPA_FAST=1`` shrinks the data and the training so all notebooks run in a few minutes on 2 CPU
+cores (used under nbval); unset, the notebooks run the full embedded default.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def fast_mode() -> bool:
+    """True when ``XJEPA_FAST`` is set to 1 / true / yes."""
+    return os.environ.get("XJEPA_FAST", "").strip().lower() in ("1", "true", "yes")
+
+
+@dataclass
+class NotebookSettings:
+    """Where data and runs live, and how big they are, for FAST or full mode."""
+
+    fast: bool
+    data_dir: Path
+    runs_dir: Path
+    n_synthetic: int
+    steps: int
+    overrides: list[str] = field(default_factory=list)
+
+    @property
+    def sample(self) -> Path:
+        return self.data_dir / "sample"
+
+    @property
+    def synthetic(self) -> Path:
+        return self.data_dir / "synthetic"
+
+    @property
+    def store(self) -> Path:
+        return self.data_dir / "synthetic.packed"
+
+
+def settings(root: str | Path | None = None, fast: bool | None = None) -> NotebookSettings:
+    """Defaults for the notebooks; ``root`` is the repository (the notebooks' parent folder)."""
+    root = Path(root) if root is not None else Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
+    fast = fast_mode() if fast is None else fast
+    if fast:  # a smaller model, data and budget: the point is that every cell runs
+        return NotebookSettings(True, root / "data" / "fast", root / "runs" / "fast", 240, 30,
+                                ["data.batch_size=16", "data.num_workers=0", "model.encoder.depth=2",
+                                 "model.predictor.depth=1", "train.warmup_steps=5", "train.log_every=5"])
+    return NotebookSettings(False, root / "data", root / "runs" / "notebooks", 3000, 300, ["data.num_workers=2"])
+
+
+def prepare_data(s: NotebookSettings, progress: bool = False) -> NotebookSettings:
+    """Extract the real sample, write the synthetic set and pack it, each only if missing."""
+    from xjepa_kit import data
+
+    data.extract_sample(s.sample)
+    if not (s.synthetic / "splits.csv").exists():
+        data.make_synthetic(s.synthetic, n=s.n_synthetic, seed=0, overwrite=True)
+    if not (s.store / "meta.json").exists():
+        data.pack(s.synthetic, s.store, overwrite=True, progress=progress, workers=0 if s.fast else 2)
+    return s
+
+
+def ensure_trained(s: NotebookSettings, name: str = "xjepa", extra: list[str] | tuple[str, ...] = (),
+                   progress: bool = True) -> Path:
+    """Train ``tiny_cpu`` (+ ``extra`` overrides) on the packed store into ``runs/<name>`` unless done."""
+    from xjepa_kit.compare import run_finished
+    from xjepa_kit.config import load_config
+    from xjepa_kit.train import train
+
+    prepare_data(s)
+    cfg = load_config("tiny_cpu", [f"data.root={s.store}", f"train.steps={s.steps}", *s.overrides, *extra])
+    cfg.name = name
+    run = s.runs_dir / name
+    if not run_finished(run, cfg.train.steps):
+        train(cfg, run, resume=(run / "last.pt").exists(), progress=progress)
+    return run / "last.pt"
