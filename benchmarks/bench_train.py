@@ -60,12 +60,15 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
+    variants = {"xjepa": ["model.method=xjepa"],
+                "xjepa, per-block predictor": ["model.method=xjepa", "model.predictor.per_block=true"],
+                "contrastive": ["model.method=contrastive"]}
     for name, overrides in GEOMETRIES.items():
-        for method in ("xjepa", "contrastive"):
-            cfg = load_config("tiny_cpu", overrides + [f"model.method={method}"])
+        for method, extra in variants.items():
+            cfg = load_config("tiny_cpu", overrides + extra)
             rate = time_steps(cfg, args.steps)
             rows.append((name, method, rate))
-            print(f"{name:9s} {method:12s} {rate:8.1f} pairs/s", flush=True)
+            print(f"{name:9s} {method:28s} {rate:8.1f} pairs/s", flush=True)
     machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
     lines = ["", "## Training step on CPU", "", f"`PYTHONPATH=. python benchmarks/bench_train.py --threads {args.threads}`"
              f" ({time.strftime('%Y-%m-%d')}; {machine}; synthetic tensors, no data loading, batch 32).", "",

@@ -71,7 +71,7 @@ def test_ema_update_moves_targets_toward_encoders():
 @pytest.mark.parametrize("overrides", [
     ["model.method=ijepa"], ["model.method=contrastive"], ["model.predictor.cross_attention=true"],
     ["loss.psa_metric=learned"], ["loss.psa_metric=identity", "loss.vicreg=0"], ["model.predictor.num_queries=0"],
-    ["model.embed_from=context"],
+    ["model.embed_from=context"], ["model.predictor.per_block=true"],
 ])
 def test_variants_train_a_step_and_embed(overrides):
     cfg = load_config("tiny_cpu", SMALL + overrides)
@@ -117,3 +117,32 @@ def test_paper_scale_encoders_match_the_paper_parameter_count():
     encoders = counts["encoders.s1"] + counts["encoders.s2"]
     assert abs(encoders / 1e6 - 172.86) / 172.86 < 0.01  # the paper reports 172.86 M
     assert counts["targets.s1"] == counts["encoders.s1"]
+
+
+def test_joint_and_per_block_prediction_agree_for_one_block():
+    from xjepa_kit.models.predictor import CrossModalPredictor
+
+    torch.manual_seed(0)
+    joint = CrossModalPredictor(48, grid=8, embed_dim=32, depth=1, num_heads=2, cross_attention=True)
+    per_block = CrossModalPredictor(48, grid=8, embed_dim=32, depth=1, num_heads=2, cross_attention=True,
+                                    per_block=True)
+    per_block.load_state_dict(joint.state_dict())
+    masks = sample_masks(np.random.default_rng(0), 3, 8, num_targets=1)
+    ctx, queries = torch.randn(3, masks.context.shape[1], 48), torch.randn(16, 32)
+    a = joint(ctx, masks.context, masks.targets, queries, ctx)
+    b = per_block(ctx, masks.context, masks.targets, queries, ctx)
+    assert torch.allclose(a, b, atol=1e-5)
+    four = sample_masks(np.random.default_rng(1), 3, 8, num_targets=4)
+    ctx4 = torch.randn(3, four.context.shape[1], 48)
+    out_joint = joint(ctx4, four.context, four.targets, queries)
+    out_block = per_block(ctx4, four.context, four.targets, queries)
+    assert out_joint.shape == out_block.shape == (12, four.targets.shape[2], 48)
+    assert not torch.allclose(out_joint, out_block)  # blocks see each other's positions only when joint
+
+
+def test_patchify_matches_timm_patch_embedding():
+    from xjepa_kit.models.encoder import ViTEncoder
+
+    enc = ViTEncoder(10, img_size=120, patch_size=15, embed_dim=48, depth=1, num_heads=2)
+    x = torch.randn(2, 10, 120, 120)
+    assert torch.allclose(enc.patchify(x), enc.vit.patch_embed(x), atol=1e-5)

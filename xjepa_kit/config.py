@@ -61,6 +61,7 @@ class PredictorConfig:
     num_queries: int = 16               # learnable queries
     shared_queries: bool = True         # same query parameters in P(a->b) and P(b->a)
     cross_attention: bool = False       # mask tokens also attend to the target modality's context
+    per_block: bool = False             # one predictor sequence per target block (I-JEPA) vs all at once
 
 
 @dataclass

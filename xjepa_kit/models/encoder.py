@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
@@ -30,8 +31,20 @@ class ViTEncoder(nn.Module):
         self.num_tokens = self.grid * self.grid
         self.embed_dim = embed_dim
 
+    def patchify(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch embedding as one matrix product: x [B, C, H, W] -> tokens [B, N, D].
+
+        The same weights and result as timm's strided convolution, and faster on CPU (one GEMM instead
+        of a convolution with a kernel as large as its stride).
+        """
+        proj = self.vit.patch_embed.proj
+        b, c, h, w = x.shape
+        p = proj.kernel_size[0]
+        patches = x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5).reshape(b, -1, c * p * p)
+        return F.linear(patches, proj.weight.reshape(proj.out_channels, -1), proj.bias)
+
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        tokens = self.vit._pos_embed(self.vit.patch_embed(x))  # [B, N, D]
+        tokens = self.vit._pos_embed(self.vit.patch_embed.norm(self.patchify(x)))  # [B, N, D]
         if keep is not None:
             tokens = gather_tokens(tokens, keep)
         tokens = self.vit.blocks(tokens)

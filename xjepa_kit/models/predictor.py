@@ -42,11 +42,14 @@ class CrossModalPredictor(nn.Module):
 
     ``forward(ctx [B, Kc, De], ctx_idx [B, Kc], tgt_idx [B, M, Kt], queries [Q, Dp],
     target_ctx [B, Kc, De] | None) -> predictions [B*M, Kt, De]`` (one row per target block).
+    By default all M blocks are predicted in one sequence per sample (mask tokens carry only
+    positions, so blocks learn nothing from each other) instead of repeating the context M times.
     """
 
     def __init__(self, encoder_dim: int, grid: int, embed_dim: int = 96, depth: int = 2, num_heads: int = 3,
-                 cross_attention: bool = False) -> None:
+                 cross_attention: bool = False, per_block: bool = False) -> None:
         super().__init__()
+        self.per_block = per_block  # True: one sequence per target block (I-JEPA); False: all blocks at once
         self.proj_in = nn.Linear(encoder_dim, embed_dim)
         self.register_buffer("pos", sincos_pos_embed(embed_dim, grid), persistent=False)
         self.mask_token = nn.Parameter(torch.zeros(embed_dim))
@@ -64,12 +67,13 @@ class CrossModalPredictor(nn.Module):
         b, m, kt = tgt_idx.shape
         pos = self.pos.to(ctx.dtype).unsqueeze(0).expand(b, -1, -1)
         x = self.proj_in(ctx) + gather_tokens(pos, ctx_idx)                    # [B, Kc, Dp]
-        x = x.repeat_interleave(m, dim=0)                                       # [B*M, Kc, Dp]
-        tgt_pos = gather_tokens(pos, tgt_idx.reshape(b, m * kt)).reshape(b * m, kt, -1)
-        mask = self.mask_token + self.target_modality + tgt_pos                  # [B*M, Kt, Dp]
-        parts = [x] + ([queries.unsqueeze(0).expand(b * m, -1, -1)] if queries is not None else []) + [mask]
-        h = self.norm(self.blocks(torch.cat(parts, dim=1)))[:, -kt:]
+        mask = self.mask_token + self.target_modality + gather_tokens(pos, tgt_idx.reshape(b, m * kt))
+        rows, k = (b * m, kt) if self.per_block else (b, m * kt)                 # sequences, mask tokens each
+        if self.per_block:  # the context is repeated once per target block, as I-JEPA does
+            x, mask = x.repeat_interleave(m, dim=0), mask.reshape(b * m, kt, -1)
+        parts = [x] + ([queries.unsqueeze(0).expand(rows, -1, -1)] if queries is not None else []) + [mask]
+        h = self.norm(self.blocks(torch.cat(parts, dim=1)))[:, -k:]             # [rows, k, Dp]
         if self.cross is not None and target_ctx is not None:
             mem = self.proj_target_ctx(target_ctx) + gather_tokens(pos, ctx_idx)
-            h = self.cross(h, mem.repeat_interleave(m, dim=0))
-        return self.proj_out(h)
+            h = self.cross(h, mem.repeat_interleave(m, dim=0) if self.per_block else mem)
+        return self.proj_out(h).reshape(b * m, kt, -1)
