@@ -146,3 +146,15 @@ def test_patchify_matches_timm_patch_embedding():
     enc = ViTEncoder(10, img_size=120, patch_size=15, embed_dim=48, depth=1, num_heads=2)
     x = torch.randn(2, 10, 120, 120)
     assert torch.allclose(enc.patchify(x), enc.vit.patch_embed(x), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_torch_compile_gives_the_same_loss():
+    """`train.compile=true` wraps the model in torch.compile; it must not change the loss (~1 min on CPU)."""
+    cfg = load_config("tiny_cpu", SMALL + ["model.encoder.depth=1"])
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()  # eval: the PSA covariance is not updated between the two calls
+    batch = _batch(cfg)
+    eager = model(batch)["loss"]
+    compiled = torch.compile(model)(batch)["loss"]
+    assert torch.allclose(eager, compiled, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,216 @@
+"""Benchmark: the whole four-direction evaluation vs the faiss searches it needs (DESIGN 10, metrics).
+
+Input: Q queries x A archive items, random L2-normalised float32 vectors (dim 192) for modalities
+s1 and s2, random multi-hot labels (19 classes, 1-5 per item), string ids (query i's partner is
+query i of the other modality, as ``evaluate_embeddings`` expects). Measures
+- time of ``xjepa_kit.evaluate.evaluate_embeddings(queries, archive, ks=(5, 10, 20, 50, 100))``;
+- time of the faiss work alone, in the same process with the same thread count: exact
+  ``IndexFlatIP`` top-100, 4 directions over the archive + 2 cross-modal pair searches over the
+  query set (the ``add`` of each index is timed separately); both interleaved, medians reported;
+- where the rest goes: each kit step of the evaluation timed on its own (index build, search
+  wrapper, label metrics, pair metrics), and the top of a cProfile of one evaluation (``--profile``);
+- peak memory: ``ru_maxrss`` of a fresh subprocess that only loads the arrays and evaluates, read
+  by the parent with ``os.wait4``, for every ``--archive`` size (memory must not grow with Q x A).
+
+    PYTHONPATH=. python benchmarks/bench_eval.py [--archive 100000 20000] [--repeats 3] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from xjepa_kit.embeddings import Embeddings
+from xjepa_kit.evaluate import directions, evaluate_embeddings
+from xjepa_kit.metrics import retrieval_metrics
+from xjepa_kit.retrieval import RetrievalIndex
+
+import faiss  # noqa: E402  (after torch, which xjepa_kit.embeddings imports)
+
+KS = (5, 10, 20, 50, 100)
+MODS = ("s1", "s2")
+WORK = Path(__file__).resolve().parent / "_work" / "eval"
+
+
+def random_labels(rng: np.random.Generator, n: int, c: int = 19) -> np.ndarray:
+    """Bool [n, c] with 1..5 distinct classes per row."""
+    count = rng.integers(1, 6, n)
+    order = np.argsort(rng.random((n, c)), axis=1)
+    out = np.zeros((n, c), dtype=bool)
+    np.put_along_axis(out, order, np.arange(c)[None, :] < count[:, None], axis=1)
+    return out
+
+
+def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    x = rng.standard_normal((n, d), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+def make_set(rng: np.random.Generator, n: int, d: int, prefix: str) -> Embeddings:
+    ids = np.char.add(prefix, np.char.zfill(np.arange(n).astype(str), 6))   # like S2 patch names
+    return Embeddings({m: unit(rng, n, d) for m in MODS}, ids, random_labels(rng, n), np.zeros((n, 4)))
+
+
+def data_file(q: int, a: int, d: int, seed: int) -> Path:
+    """Write (once) the query and archive sets to one .npz; returns its path."""
+    path = WORK / f"q{q}_a{a}_d{d}_s{seed}.npz"
+    if not path.exists():
+        rng = np.random.default_rng(seed)
+        qs, ar = make_set(rng, q, d, "Q_"), make_set(rng, a, d, "A_")
+        WORK.mkdir(parents=True, exist_ok=True)
+        arrays = {f"{w}_{k}": v for w, e in (("q", qs), ("a", ar)) for k, v in
+                  [("ids", e.ids), ("labels", e.labels), ("bounds", e.bounds)] + [(m, e.vectors[m]) for m in MODS]}
+        np.savez(path.with_suffix(".tmp.npz"), **arrays)
+        path.with_suffix(".tmp.npz").rename(path)
+    return path
+
+
+def load_sets(path: Path) -> tuple[Embeddings, Embeddings]:
+    with np.load(path) as z:
+        return tuple(Embeddings({m: z[f"{w}_{m}"] for m in MODS}, z[f"{w}_ids"], z[f"{w}_labels"], z[f"{w}_bounds"])
+                     for w in ("q", "a"))
+
+
+def faiss_only(q: Embeddings, a: Embeddings, k: int) -> tuple[float, float]:
+    """The six exact searches evaluate_embeddings needs -> (search seconds, add seconds)."""
+    t_search = t_add = 0.0
+    jobs = [(a.vectors[t], q.vectors[s]) for s, t in directions(MODS)]
+    jobs += [(q.vectors[t], q.vectors[s]) for s, t in directions(MODS) if s != t]
+    for base, xq in jobs:
+        t0 = time.perf_counter()
+        index = faiss.IndexFlatIP(base.shape[1])
+        index.add(base)
+        t1 = time.perf_counter()
+        index.search(xq, k)
+        t_search += time.perf_counter() - t1
+        t_add += t1 - t0
+    return t_search, t_add
+
+
+def steps(q: Embeddings, a: Embeddings, k: int) -> dict[str, float]:
+    """The evaluation's kit calls, each timed on its own (same order and arguments as evaluate_embeddings)."""
+    t: dict[str, float] = {}
+
+    def clock(name: str, fn, *args, **kw):
+        t0 = time.perf_counter()
+        out = fn(*args, **kw)
+        t[name] = t.get(name, 0.0) + time.perf_counter() - t0
+        return out
+
+    for s, tm in directions(MODS):
+        index = clock("RetrievalIndex.build (archive, x4)", RetrievalIndex.build, a.vectors[tm])
+        _, ranked = clock("RetrievalIndex.search (archive, x4)", index.search, q.vectors[s], k)
+        del index
+        clock("retrieval_metrics labels (x4)", retrieval_metrics, ranked, q.labels, a.labels, KS)
+        if s != tm:
+            index = clock("RetrievalIndex.build (pair, x2)", RetrievalIndex.build, q.vectors[tm])
+            _, paired = clock("RetrievalIndex.search (pair, x2)", index.search, q.vectors[s], k)
+            clock("retrieval_metrics pair, str ids (x2)", retrieval_metrics, paired, q.labels, q.labels, KS,
+                  query_ids=q.ids, archive_ids=q.ids)
+    return t
+
+
+def child(path: Path, threads: int) -> None:
+    """Fresh process: load the arrays, evaluate once, print JSON (RSS before and after)."""
+    faiss.omp_set_num_threads(threads)
+    q, a = load_sets(path)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    report = evaluate_embeddings(q, a, ks=KS)
+    print(json.dumps({"seconds": time.perf_counter() - t0, "rss_loaded_mib": before,
+                      "f1_10": report["directions"]["s1->s2"]["F1@10"],
+                      "pair_recall_10": report["directions"]["s1->s2"]["pair_recall@10"]}))
+
+
+def memory_run(path: Path, threads: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", str(path), "--threads", str(threads)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"child failed ({proc.returncode}): {cmd}")
+    return {**json.loads(out), "maxrss_mib": usage.ru_maxrss / 1024}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--queries", type=int, default=10_000)
+    ap.add_argument("--archive", type=int, nargs="+", default=[100_000, 20_000],
+                    help="archive sizes; the first is timed, all get a memory run")
+    ap.add_argument("--dim", type=int, default=192)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", action="store_true", help="also print the top of a cProfile of one evaluation")
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        return child(args.child, args.threads)
+    faiss.omp_set_num_threads(args.threads)
+    load0 = os.getloadavg()[0]
+    paths = {a: data_file(args.queries, a, args.dim, args.seed) for a in args.archive}
+
+    mem = {a: memory_run(paths[a], args.threads) for a in args.archive}
+    q, a = load_sets(paths[args.archive[0]])
+    k = max(KS)
+    evaluate_embeddings(q, a, ks=KS)                                     # warm-up (page cache, allocator)
+    t_eval, t_faiss, t_add = [], [], []
+    for _ in range(args.repeats):                                        # interleaved: shared machine
+        s, ad = faiss_only(q, a, k)
+        t_faiss.append(s)
+        t_add.append(ad)
+        t0 = time.perf_counter()
+        evaluate_embeddings(q, a, ks=KS)
+        t_eval.append(time.perf_counter() - t0)
+    parts = steps(q, a, k)
+    load1 = os.getloadavg()[0]
+
+    ev, fs, ad = statistics.median(t_eval), statistics.median(t_faiss), statistics.median(t_add)
+    ratio = ev / fs
+    print(f"threads {args.threads}, load average (1 min) {load0:.2f} at start, {load1:.2f} at end")
+    print(f"{args.queries:,} queries x {args.archive[0]:,} archive, d={args.dim}, median of {args.repeats}")
+    print(f"evaluate_embeddings: {ev:.2f} s  (runs: {', '.join(f'{x:.2f}' for x in t_eval)})")
+    print(f"faiss searches only: {fs:.2f} s  (runs: {', '.join(f'{x:.2f}' for x in t_faiss)}); "
+          f"IndexFlatIP.add x6: {ad * 1e3:.0f} ms")
+    print(f"ratio evaluation / faiss-only: {ratio:.3f}x -> {'PASS' if ratio <= 1.5 else 'FAIL'} (target <= 1.5x)")
+    print("\n| step of the evaluation (one run) | seconds |\n| --- | ---: |")
+    for name, sec in parts.items():
+        print(f"| {name} | {sec:.3f} |")
+    print(f"| sum | {sum(parts.values()):.3f} |")
+    print("\n| archive | process RSS after loading arrays | peak RSS (ru_maxrss, fresh process) | "
+          "evaluation time | a Q x A float32 matrix would be |\n| ---: | ---: | ---: | ---: | ---: |")
+    for n, m in mem.items():
+        print(f"| {n:,} | {m['rss_loaded_mib']:,.0f} MiB | {m['maxrss_mib']:,.0f} MiB | {m['seconds']:.2f} s | "
+              f"{args.queries * n * 4 / 2**20:,.0f} MiB |")
+    big, small = max(mem), min(mem)
+    if big != small:
+        grow = mem[big]["maxrss_mib"] - mem[small]["maxrss_mib"]
+        vec = (big - small) * args.dim * 4 / 2**20
+        print(f"\npeak grows {grow:,.0f} MiB from A={small:,} to {big:,}; the extra archive vectors are "
+              f"{2 * vec:,.0f} MiB (2 modalities) + {vec:,.0f} MiB (one faiss copy) = {3 * vec:,.0f} MiB")
+    peak = max(m["maxrss_mib"] for m in mem.values())
+    print(f"peak memory {peak:,.0f} MiB -> {'PASS' if peak < 2048 else 'FAIL'} (target < 2 GB)")
+    if args.profile:
+        prof = cProfile.Profile()
+        prof.runcall(evaluate_embeddings, q, a, ks=KS)
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(12)
+        print(buf.getvalue())
+
+
+if __name__ == "__main__":
+    main()
