@@ -70,3 +70,19 @@ def test_embeddings_save_load(tmp_path):
     assert np.array_equal(again.vectors["s2"], emb.vectors["s2"]) and again.labels.dtype == bool
     with pytest.raises(XJepaError, match="not found"):
         Embeddings.load(tmp_path / "missing.npz")
+
+
+def test_index_from_embeddings_refuses_queries_of_another_checkpoint(tmp_path):
+    labels = np.zeros((40, 19), bool)
+    make = lambda h, seed: Embeddings({"s1": _unit(40, 16, seed), "s2": _unit(40, 16, seed + 1)},  # noqa: E731
+                                      np.array([f"p{i}" for i in range(40)]), labels, np.zeros((40, 4)),
+                                      {"checkpoint_hash": h, "method": "xjepa"})
+    archive = make("aaa", 0)
+    index = RetrievalIndex.load(RetrievalIndex.from_embeddings(archive, "s2").save(tmp_path / "i.npz"))
+    assert index.meta["modality"] == "s2" and index.meta["checkpoint_hash"] == "aaa"
+    _, ranked = index.search_embeddings(make("aaa", 0), "s2", 1)
+    assert ranked[:, 0].tolist() == list(range(40))  # each vector finds itself
+    with pytest.raises(IndexMismatchError, match="checkpoint_hash"):
+        index.search_embeddings(make("bbb", 0), "s1", 5)
+    with pytest.raises(XJepaError, match="no 'rgb' vectors"):
+        RetrievalIndex.from_embeddings(archive, "rgb")

@@ -44,10 +44,10 @@ def settings(root: str | Path | None = None, fast: bool | None = None) -> Notebo
     """Defaults for the notebooks; ``root`` is the repository (the notebooks' parent folder)."""
     root = Path(root) if root is not None else Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
     fast = fast_mode() if fast is None else fast
-    if fast:  # a smaller model, data and budget: the point is that every cell runs
+    if fast:  # the same model on less data and fewer steps: the point is that every cell runs
         return NotebookSettings(True, root / "data" / "fast", root / "runs" / "fast", 240, 30,
-                                ["data.batch_size=16", "data.num_workers=0", "model.encoder.depth=2",
-                                 "model.predictor.depth=1", "train.warmup_steps=5", "train.log_every=5"])
+                                ["data.batch_size=16", "data.num_workers=0", "train.warmup_steps=5",
+                                 "train.log_every=5"])
     return NotebookSettings(False, root / "data", root / "runs" / "notebooks", 3000, 300, ["data.num_workers=2"])
 
 

@@ -65,6 +65,19 @@ class RetrievalIndex:
         ids = np.arange(len(vectors)).astype(str) if ids is None else np.asarray(ids).astype(str)
         return cls(index, ids, {**(meta or {}), "dim": int(vectors.shape[1]), "kind": kind, "count": len(vectors)})
 
+    @classmethod
+    def from_embeddings(cls, emb, modality: str, kind: str = "flat") -> RetrievalIndex:
+        """Index one modality of an :class:`~xjepa_kit.embeddings.Embeddings`, keeping its model metadata."""
+        if modality not in emb.vectors:
+            raise XJepaError(f"no {modality!r} vectors in these embeddings; they hold {sorted(emb.vectors)}")
+        meta = {k: emb.meta[k] for k in ("checkpoint", "checkpoint_hash", "method", "step") if k in emb.meta}
+        return cls.build(emb.vectors[modality], emb.ids, kind=kind, meta={**meta, "modality": modality})
+
+    def search_embeddings(self, emb, modality: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Search with ``emb.vectors[modality]`` [Q, D]; refused unless made by the index's checkpoint."""
+        expect = {"checkpoint_hash": emb.meta["checkpoint_hash"]} if "checkpoint_hash" in emb.meta else None
+        return self.search(emb.vectors[modality], k, expect=expect)
+
     def __len__(self) -> int:
         return self.index.ntotal
 
