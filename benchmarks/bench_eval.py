@@ -54,6 +54,7 @@ def random_labels(rng: np.random.Generator, n: int, c: int = 19) -> np.ndarray:
 
 
 def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    """Random unit vectors float32 [n, d]."""
     x = rng.standard_normal((n, d), dtype=np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     return x
@@ -71,14 +72,14 @@ def data_file(q: int, a: int, d: int, seed: int) -> Path:
         rng = np.random.default_rng(seed)
         qs, ar = make_set(rng, q, d, "Q_"), make_set(rng, a, d, "A_")
         WORK.mkdir(parents=True, exist_ok=True)
-        arrays = {f"{w}_{k}": v for w, e in (("q", qs), ("a", ar)) for k, v in
-                  [("ids", e.ids), ("labels", e.labels), ("bounds", e.bounds)] + [(m, e.vectors[m]) for m in MODS]}
-        np.savez(path.with_suffix(".tmp.npz"), **arrays)
+        np.savez(path.with_suffix(".tmp.npz"), **{f"{w}_{k}": v for w, e in (("q", qs), ("a", ar)) for k, v in
+                 [("ids", e.ids), ("labels", e.labels), ("bounds", e.bounds), *e.vectors.items()]})
         path.with_suffix(".tmp.npz").rename(path)
     return path
 
 
 def load_sets(path: Path) -> tuple[Embeddings, Embeddings]:
+    """(queries, archive) as written by data_file."""
     with np.load(path) as z:
         return tuple(Embeddings({m: z[f"{w}_{m}"] for m in MODS}, z[f"{w}_ids"], z[f"{w}_labels"], z[f"{w}_bounds"])
                      for w in ("q", "a"))
@@ -136,13 +137,13 @@ def child(path: Path, threads: int) -> None:
 
 
 def memory_run(path: Path, threads: int) -> dict:
+    """child() in a fresh process; its ru_maxrss read with os.wait4 (that process alone)."""
     cmd = [sys.executable, __file__, "--child", str(path), "--threads", str(threads)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": os.getcwd()})
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"child failed ({proc.returncode}): {cmd}")
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"child failed ({status}): {cmd}")
     return {**json.loads(out), "maxrss_mib": usage.ru_maxrss / 1024}
 
 
@@ -152,7 +153,7 @@ def main() -> None:
     ap.add_argument("--archive", type=int, nargs="+", default=[100_000, 20_000],
                     help="archive sizes; the first is timed, all get a memory run")
     ap.add_argument("--dim", type=int, default=192)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved timings; medians reported")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profile", action="store_true", help="also print the top of a cProfile of one evaluation")
@@ -180,13 +181,12 @@ def main() -> None:
     load1 = os.getloadavg()[0]
 
     ev, fs, ad = statistics.median(t_eval), statistics.median(t_faiss), statistics.median(t_add)
-    ratio = ev / fs
-    print(f"threads {args.threads}, load average (1 min) {load0:.2f} at start, {load1:.2f} at end")
-    print(f"{args.queries:,} queries x {args.archive[0]:,} archive, d={args.dim}, median of {args.repeats}")
-    print(f"evaluate_embeddings: {ev:.2f} s  (runs: {', '.join(f'{x:.2f}' for x in t_eval)})")
-    print(f"faiss searches only: {fs:.2f} s  (runs: {', '.join(f'{x:.2f}' for x in t_faiss)}); "
-          f"IndexFlatIP.add x6: {ad * 1e3:.0f} ms")
-    print(f"ratio evaluation / faiss-only: {ratio:.3f}x -> {'PASS' if ratio <= 1.5 else 'FAIL'} (target <= 1.5x)")
+    ratio, runs = ev / fs, lambda xs: ", ".join(f"{x:.2f}" for x in xs)  # noqa: E731
+    print(f"threads {args.threads}, load average (1 min) {load0:.2f} at start, {load1:.2f} at end\n"
+          f"{args.queries:,} queries x {args.archive[0]:,} archive, d={args.dim}, median of {args.repeats}\n"
+          f"evaluate_embeddings: {ev:.2f} s  (runs: {runs(t_eval)})\nfaiss searches only: {fs:.2f} s  "
+          f"(runs: {runs(t_faiss)}); IndexFlatIP.add x6: {ad * 1e3:.0f} ms\nratio evaluation / faiss-only: "
+          f"{ratio:.3f}x -> {'PASS' if ratio <= 1.5 else 'FAIL'} (target <= 1.5x)")
     print("\n| step of the evaluation (one run) | seconds |\n| --- | ---: |")
     for name, sec in parts.items():
         print(f"| {name} | {sec:.3f} |")

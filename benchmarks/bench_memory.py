@@ -7,7 +7,8 @@
 - ``--train``: peak memory of ``xjepa pretrain --config tiny_cpu`` (``train.steps=60``) on that store
   for each ``data.num_workers`` in ``--workers``: GNU time's "Maximum resident set size" (the max
   over the process and its reaped children, not a sum), plus a 0.2 s sampler of /proc: the main
-  process's VmHWM, and the peak of the summed RSS and summed PSS of the main process and its
+  process's VmHWM and peak RssAnon (RSS less file-backed pages: shared libraries, the memory-mapped
+  store), and the peak of the summed RSS and summed PSS of the main process and its
   DataLoader workers (PSS splits shared pages, e.g. the torch libraries, between the processes).
 - ``--demo``: the same for ``xjepa demo --n 3000`` (about 10 minutes on 2 cores), whose stdout is kept.
 
@@ -92,12 +93,13 @@ def measured(cmd: list[str], log: Path) -> dict:
     t0 = time.perf_counter()
     with open(log, "w") as out, open(log.with_suffix(".time"), "w") as err:
         proc = subprocess.Popen(["/usr/bin/time", "-v", *cmd], stdout=out, stderr=err, env=env)
-        peak = {"main_hwm": 0, "sum_rss": 0, "sum_pss": 0, "max_procs": 0}
+        peak = {"main_hwm": 0, "main_anon": 0, "sum_rss": 0, "sum_pss": 0, "max_procs": 0}
         while proc.poll() is None:
             kids = _tree(proc.pid)[1:]                                      # [python main, workers...]
             if kids:
                 main = kids[0]
                 peak["main_hwm"] = max(peak["main_hwm"], _kib(f"/proc/{main}/status", "VmHWM"))
+                peak["main_anon"] = max(peak["main_anon"], _kib(f"/proc/{main}/status", "RssAnon"))
                 peak["sum_rss"] = max(peak["sum_rss"], sum(_kib(f"/proc/{p}/status", "VmRSS") for p in kids))
                 peak["sum_pss"] = max(peak["sum_pss"], sum(_kib(f"/proc/{p}/smaps_rollup", "Pss") for p in kids))
                 peak["max_procs"] = max(peak["max_procs"], len(kids))
@@ -152,9 +154,9 @@ def main() -> None:
     if rows:
         print("\n| run | wall | GNU time max RSS (max over process tree) | main VmHWM (sampled) | "
               "peak sum RSS main+workers | peak sum PSS main+workers | processes |\n"
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for name, m in rows:
-            print(f"| {name} | {m['elapsed']} | {m['gnu_maxrss']:,.0f} MiB | {m['main_hwm']:,.0f} MiB | "
+            print(f"| {name} | {m['elapsed']} | {m['gnu_maxrss']:,.0f} MiB | {m['main_hwm']:,.0f} MiB | {m['main_anon']:,.0f} MiB | "
                   f"{m['sum_rss']:,.0f} MiB | {m['sum_pss']:,.0f} MiB | {m['procs']} |")
         peak = max(max(m["gnu_maxrss"], m["sum_pss"]) for _, m in rows)
         print(f"\npeak {peak:,.0f} MiB -> {'PASS' if peak < 2048 else 'FAIL'} (target < 2 GB)")

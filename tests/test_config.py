@@ -31,6 +31,7 @@ def test_overrides_apply_with_types():
     ("model.encoder=3", r"'model\.encoder' is a section"),
     ("mask.target_scale=0.2", r"'mask\.target_scale' expects a list"),
     ("steps", r"section\.key=value"),
+    ("data.s2_bands=12", r"'model\.in_chans' \[2, 10\] and 'data\.s2_bands' 12 disagree"),
 ])
 def test_bad_keys_and_types_name_the_key(override, pattern):
     with pytest.raises(ConfigError, match=pattern):

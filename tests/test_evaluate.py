@@ -140,3 +140,30 @@ def test_cli_ablate_runs_the_chosen_variants(synth_v1, tmp_path, capsys):
     assert load_config(tmp_path / "xjepa_l2" / "config.yaml").loss.psa == 0
     assert (tmp_path / "comparison.png").stat().st_size > 1000 and "| ijepa |" in capsys.readouterr().out
     assert main(["ablate", "--data", str(synth_v1), "--out", str(tmp_path), "--variants", "mae"]) == 2
+
+
+def test_pair_recall_uses_the_query_split_and_labels_the_archive():
+    rng = np.random.default_rng(0)
+    q_vec = rng.standard_normal((5, 8)).astype(np.float32)
+    q_vec /= np.linalg.norm(q_vec, axis=1, keepdims=True)
+    a_vec = -q_vec  # archive items point away from every query
+    labels = np.eye(5, 19, dtype=bool)
+    q = Embeddings({"s1": q_vec, "s2": q_vec}, np.array([f"v{i}" for i in range(5)]), labels, np.zeros((5, 4)))
+    a = Embeddings({"s1": a_vec, "s2": a_vec}, np.array([f"t{i}" for i in range(5)]), labels, np.zeros((5, 4)))
+    rep = evaluate_embeddings(q, a, ks=(1,))
+    cross = rep["directions"]["s1->s2"]
+    assert cross["pair_recall@1"] == 1.0  # each query's partner (same id) sits in the query split
+    assert cross["P@1"] < 1.0  # label metrics are computed against the other split
+    with pytest.raises(Exception, match="at least 1"):
+        evaluate_embeddings(q, a, ks=(0,))
+
+
+def test_rerun_with_another_config_is_refused(synth_v1, tmp_path):
+    from xjepa_kit.compare import run_variants
+    from xjepa_kit.errors import XJepaError
+
+    run_variants({"xjepa_l2": ["loss.psa=0", "loss.vicreg=0"]}, synth_v1, tmp_path, overrides=SMALL + ["train.steps=2"],
+                 ks=(5,), progress=False)
+    with pytest.raises(XJepaError, match="another config"):
+        run_variants({"xjepa_l2": ["loss.psa=0", "loss.vicreg=0"]}, synth_v1, tmp_path,
+                     overrides=SMALL + ["train.steps=3"], ks=(5,), progress=False)

@@ -158,3 +158,19 @@ def test_torch_compile_gives_the_same_loss():
     eager = model(batch)["loss"]
     compiled = torch.compile(model)(batch)["loss"]
     assert torch.allclose(eager, compiled, rtol=1e-4, atol=1e-5)
+
+
+def test_targets_are_deterministic_layer_normed_and_used_for_embedding():
+    cfg = load_config("tiny_cpu", SMALL + ["model.encoder.drop_path=0.5"])
+    model = build_model(cfg).train()
+    batch = _batch(cfg)
+    a, b = model.forward_target(batch), model.forward_target(batch)
+    assert torch.equal(a["s1"], b["s1"])  # no drop-path in the EMA targets
+    assert torch.allclose(a["s2"].mean(-1), torch.zeros(1), atol=1e-5)  # layer-normalised tokens
+    assert torch.allclose(a["s2"].std(-1, unbiased=False), torch.ones(1), atol=1e-3)
+    with torch.no_grad():
+        for p in model.encoders.parameters():
+            p.add_(0.5)  # online encoders now differ from the targets
+    model.eval()
+    expected = torch.nn.functional.normalize(model.targets["s1"](batch["s1"]).mean(1), dim=-1)
+    assert torch.allclose(model.embed(batch["s1"], "s1"), expected, atol=1e-6)

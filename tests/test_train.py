@@ -13,7 +13,7 @@ from xjepa_kit.cli import main
 from xjepa_kit.config import load_config
 from xjepa_kit.data import BigEarthNetMM, pack
 from xjepa_kit.errors import DataError
-from xjepa_kit.train import NonFiniteLossError, train
+from xjepa_kit.train import NonFiniteLossError, param_groups, schedules, train
 
 SMALL = ["model.encoder.embed_dim=48", "model.encoder.depth=2", "model.encoder.num_heads=2",
          "model.predictor.embed_dim=32", "model.predictor.depth=1", "model.predictor.num_heads=2",
@@ -50,17 +50,18 @@ def test_resume_continues_exactly(synth_v1, tmp_path):
     resumed_dir = tmp_path / "resumed"
     resumed_dir.mkdir()
     shutil.copy(tmp_path / "straight" / "ckpt_000004.pt", resumed_dir / "last.pt")  # as if stopped at step 4
+    shutil.copy(tmp_path / "straight" / "metrics.jsonl", resumed_dir / "metrics.jsonl")  # rows 5-8 logged too
     resumed = train(cfg, resumed_dir, resume=True, progress=False)
     a, b = straight.state_dict(), resumed.state_dict()
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
-    assert [r["step"] for r in _rows(resumed_dir)] == [5, 6, 7, 8]
+    assert [r["step"] for r in _rows(resumed_dir)] == [1, 2, 3, 4, 5, 6, 7, 8]  # no duplicated steps
     assert _rows(resumed_dir)[-1]["loss"] == pytest.approx(_rows(tmp_path / "straight")[-1]["loss"], rel=1e-5)
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(synth_v1, tmp_path):
     cfg = _cfg(synth_v1, "train.steps=30", "train.ckpt_every=1", "train.lr=1e30", "train.warmup_steps=0",
                "train.clip_grad=0")
-    with pytest.raises(NonFiniteLossError, match="non-finite loss.*last.pt"):
+    with pytest.raises(NonFiniteLossError, match="non-finite (loss|gradients).*last.pt"):
         train(cfg, tmp_path / "run", progress=False)
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     assert 1 <= ckpt["step"] < 30
@@ -131,3 +132,25 @@ def test_tiny_cpu_preset_loss_falls_over_a_few_hundred_steps(tmp_path):
     train(cfg, tmp_path / "run", progress=False)
     losses = [r["loss"] for r in _rows(tmp_path / "run")]
     assert sum(losses[-3:]) / 3 < 0.6 * sum(losses[:2]) / 2
+
+
+def test_schedules_follow_the_design():
+    cfg = load_config("tiny_cpu", ["train.steps=100", "train.warmup_steps=10", "train.lr=1e-3", "train.min_lr=1e-5"])
+    lr = [schedules(cfg, s)[0] for s in range(100)]
+    assert lr[0] == pytest.approx(1e-4) and lr[9] == pytest.approx(1e-3)  # linear warm-up
+    assert all(a >= b for a, b in zip(lr[9:], lr[10:])) and lr[-1] == pytest.approx(1e-5, rel=0.05)  # cosine down
+    wd = [schedules(cfg, s)[1] for s in (0, 50, 100)]
+    assert wd[0] == pytest.approx(0.04) and wd[2] == pytest.approx(0.4) and 0.04 < wd[1] < 0.4
+    ema = [schedules(cfg, s)[2] for s in (0, 50, 100)]
+    assert ema[0] == pytest.approx(0.996) and ema[1] == pytest.approx(0.998) and ema[2] == pytest.approx(1.0)
+
+
+def test_weight_decay_only_on_matrices():
+    from xjepa_kit.models import build_model
+
+    model = build_model(load_config("tiny_cpu", SMALL))
+    decay, no_decay = param_groups(model)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert all(p.ndim >= 2 for p in decay["params"])
+    assert {names[id(p)] for p in no_decay["params"]} >= {"queries", "predictors.s1->s2.mask_token"}
+    assert not any(p is q for p in decay["params"] for q in model.targets.parameters())  # EMA: no optimiser

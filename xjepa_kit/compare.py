@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 from xjepa_kit.checkpoint import load_checkpoint
-from xjepa_kit.config import load_config
+from xjepa_kit.config import load_config, to_dict
+from xjepa_kit.errors import XJepaError
 from xjepa_kit.evaluate import evaluate, markdown_table
 
 # The ablation grid of the paper's Table (DESIGN 4-5), plus the baselines.
@@ -27,13 +28,30 @@ ABLATIONS: dict[str, list[str]] = {
 DEMO_METHODS = ("xjepa", "contrastive", "random")
 
 
-def run_finished(run: Path, steps: int) -> bool:
-    """True when ``run/last.pt`` ended its training (all ``steps``, or stopped by its time limit)."""
+def _comparable(config: dict) -> dict:
+    """A run's config without the keys that may differ between two sessions of the same run."""
+    out = json.loads(json.dumps(config))
+    out.pop("name", None)
+    for key in ("time_limit_s", "threads"):
+        out.get("train", {}).pop(key, None)
+    out.get("data", {}).pop("num_workers", None)
+    return out
+
+
+def run_finished(run: Path, steps: int, cfg=None) -> bool:
+    """True when ``run/last.pt`` ended its training (all ``steps``, or stopped by its time limit).
+
+    With ``cfg``, a run trained with another config (other data, steps, losses ...) is refused with a
+    clear error instead of being reused or resumed as if it were this one.
+    """
     last = run / "last.pt"
     if not last.exists():
         return False
     ckpt = load_checkpoint(last)
-    return bool(ckpt.get("finished")) or ckpt["step"] >= steps  # finished: all steps or the time limit
+    if cfg is not None and _comparable(ckpt["config"]) != _comparable(to_dict(cfg)):
+        raise XJepaError(f"{run} holds a run with another config than this one; remove it or choose another "
+                         "output folder (compare its config.yaml)")
+    return bool(ckpt.get("finished")) or ckpt["step"] >= steps
 
 
 def run_variants(variants: dict[str, list[str]], data: str | Path, out: str | Path, base: str = "tiny_cpu",
@@ -48,7 +66,7 @@ def run_variants(variants: dict[str, list[str]], data: str | Path, out: str | Pa
         cfg = load_config(base, [f"data.root={data}", *overrides, *extra])
         cfg.name = name
         run = out / name
-        if run_finished(run, cfg.train.steps):
+        if run_finished(run, cfg.train.steps, cfg):
             log(f"== {name}: reusing {run / 'last.pt'} ==")
         else:
             log(f"== {name}: training ({' '.join(extra) or 'defaults'}) ==")
@@ -62,9 +80,12 @@ def run_variants(variants: dict[str, list[str]], data: str | Path, out: str | Pa
     return results
 
 
-def comparison_table(results: dict, k: int = 10) -> str:
+def comparison_table(results: dict, k: int | None = None) -> str:
     """Methods x directions table of F1@k, with pair recall@k for the cross-modal directions (in %)."""
     methods = results["methods"]
+    if k is None:
+        ks = next(iter(methods.values()))["ks"]
+        k = 10 if 10 in ks else ks[0]
     dirs = list(next(iter(methods.values()))["directions"])
     head = [f"{d} F1@{k}" for d in dirs] + [f"{d} pair R@{k}" for d in dirs if d.split("->")[0] != d.split("->")[1]]
     lines = ["| method | steps | " + " | ".join(head) + " |", "| --- | ---: |" + " ---: |" * len(head)]
@@ -76,9 +97,14 @@ def comparison_table(results: dict, k: int = 10) -> str:
     return "\n".join(lines)
 
 
-def write_comparison(results: dict, out: str | Path, k: int = 10) -> None:
-    """``comparison.json``, ``comparison.md`` (table + per-method tables) and ``comparison.png``."""
+def write_comparison(results: dict, out: str | Path, k: int | None = None) -> None:
+    """``comparison.json``, ``comparison.md`` (table + per-method tables) and ``comparison.png`` at ``k``
+    (default: 10 if it was evaluated, else the smallest k)."""
     from xjepa_kit.viz import plot_comparison
+
+    if k is None:
+        ks = next(iter(results["methods"].values()))["ks"]
+        k = 10 if 10 in ks else ks[0]
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -244,6 +244,10 @@ def validate(cfg: Config) -> None:
     m = cfg.model
     if len(m.modalities) != 2 or len(m.in_chans) != 2:
         raise ConfigError("config keys 'model.modalities' and 'model.in_chans' need exactly two entries")
+    if cfg.data.dataset == "bigearthnet" and list(m.modalities) == ["s1", "s2"] and \
+            list(m.in_chans) != [2, cfg.data.s2_bands]:
+        raise ConfigError(f"config keys 'model.in_chans' {list(m.in_chans)} and 'data.s2_bands' {cfg.data.s2_bands} "
+                          f"disagree: S1 has 2 bands, so use model.in_chans=[2, {cfg.data.s2_bands}]")
     if m.encoder.img_size % m.encoder.patch_size:
         raise ConfigError("config key 'model.encoder.patch_size' must divide 'model.encoder.img_size'")
     for key, dim, heads in (("encoder", m.encoder.embed_dim, m.encoder.num_heads),

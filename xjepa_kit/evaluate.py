@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from xjepa_kit.embeddings import Embeddings, embed, load_model
+from xjepa_kit.errors import XJepaError
 from xjepa_kit.metrics import retrieval_metrics
 from xjepa_kit.retrieval import RetrievalIndex
 
@@ -46,6 +47,10 @@ def search(archive: np.ndarray, queries: np.ndarray, k: int, exclude_self: bool 
 def evaluate_embeddings(queries: Embeddings, archive: Embeddings, ks=DEFAULT_KS, same_set: bool = False) -> dict:
     """Metrics for every direction -> ``{"directions": {"s1->s2": {"F1@10": ...}, ...}, ...}``."""
     ks = tuple(sorted(set(int(k) for k in ks)))
+    if not ks or ks[0] < 1:
+        raise XJepaError(f"every k must be at least 1, got {list(ks)}")
+    if len(archive) - int(same_set) < 1:
+        raise XJepaError("the archive is empty: nothing to retrieve")
     kmax = min(max(ks), len(archive) - int(same_set))
     ks = tuple(k for k in ks if k <= kmax) or (kmax,)
     mods = list(queries.vectors)
@@ -53,10 +58,10 @@ def evaluate_embeddings(queries: Embeddings, archive: Embeddings, ks=DEFAULT_KS,
     for s, t in directions(mods):
         ranked = search(archive.vectors[t], queries.vectors[s], kmax, exclude_self=same_set and s == t)
         metrics = retrieval_metrics(ranked, queries.labels, archive.labels, ks)
-        if s != t:
-            k_pair = min(kmax, len(queries))
-            paired = search(queries.vectors[t], queries.vectors[s], k_pair)
-            pair = retrieval_metrics(paired, queries.labels, queries.labels, tuple(k for k in ks if k <= k_pair),
+        pair_ks = tuple(k for k in ks if k <= len(queries))
+        if s != t and pair_ks:
+            paired = search(queries.vectors[t], queries.vectors[s], max(pair_ks))
+            pair = retrieval_metrics(paired, queries.labels, queries.labels, pair_ks,
                                      query_ids=queries.ids, archive_ids=queries.ids)
             metrics.update({key: v for key, v in pair.items() if key.startswith("pair_recall")})
         out["directions"][f"{s}->{t}"] = metrics

@@ -7,6 +7,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def fp32(x: torch.Tensor):
+    """A context without autocast on ``x``'s device: covariances and metrics need float32."""
+    return torch.autocast(x.device.type, enabled=False)
+
+
 def l2_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error over all target tokens: pred, target [B, K, D] -> scalar."""
     return F.mse_loss(pred.float(), target.float())
@@ -53,7 +58,8 @@ class PSAMetric(nn.Module):
         if self.mode != "covariance":
             return
         t = tokens.reshape(-1, self.dim).float()
-        stats = torch.cat([t.new_tensor([t.shape[0]]), t.sum(0), (t.T @ t).reshape(-1)])
+        with fp32(t):
+            stats = torch.cat([t.new_tensor([t.shape[0]]), t.sum(0), (t.T @ t).reshape(-1)])
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(stats)  # global statistics: every DDP rank keeps the same M
         n, total, gram = stats[0], stats[1:1 + self.dim], stats[1 + self.dim:].reshape(self.dim, self.dim)
@@ -62,19 +68,26 @@ class PSAMetric(nn.Module):
         self.cov.mul_(self.momentum).add_(batch_cov, alpha=1 - self.momentum)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """pred, target [..., D] -> scalar mean Mahalanobis distance."""
+        """pred, target [..., D] -> scalar mean Mahalanobis distance (computed in float32)."""
         delta = (pred.float() - target.float()).reshape(-1, self.dim)
-        if self.mode == "identity":
-            q = (delta * delta).sum(-1)
-        else:
-            q = ((delta @ self.matrix()) * delta).sum(-1)
-        return torch.sqrt(q.clamp_min(0) + self.eps).mean()
+        with fp32(delta):
+            if self.mode == "identity":
+                q = (delta * delta).sum(-1)
+            else:
+                q = ((delta @ self.matrix()) * delta).sum(-1)
+            return torch.sqrt(q.clamp_min(0) + self.eps).mean()
 
 
 def vicreg_loss(za: torch.Tensor, zb: torch.Tensor, weights: tuple[float, float, float] = (1.0, 1.0, 0.04),
                 eps: float = 1e-4) -> dict[str, torch.Tensor]:
     """VICReg between paired embeddings za, zb [B, P]: invariance, variance, covariance and weighted sum."""
     za, zb = za.float(), zb.float()
+    with fp32(za):
+        return _vicreg_fp32(za, zb, weights, eps)
+
+
+def _vicreg_fp32(za: torch.Tensor, zb: torch.Tensor, weights: tuple[float, float, float],
+                 eps: float) -> dict[str, torch.Tensor]:
     inv = F.mse_loss(za, zb)
     var = cov = za.new_zeros(())
     for z in (za, zb):

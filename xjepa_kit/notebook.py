@@ -74,6 +74,6 @@ def ensure_trained(s: NotebookSettings, name: str = "xjepa", extra: list[str] | 
     cfg = load_config("tiny_cpu", [f"data.root={s.store}", f"train.steps={s.steps}", *s.overrides, *extra])
     cfg.name = name
     run = s.runs_dir / name
-    if not run_finished(run, cfg.train.steps):
+    if not run_finished(run, cfg.train.steps, cfg):
         train(cfg, run, resume=(run / "last.pt").exists(), progress=progress)
     return run / "last.pt"

@@ -79,11 +79,11 @@ def batch_to_device(batch: dict, device: torch.device, keys: tuple[str, ...]) ->
     return out
 
 
-def _any_rank(flag: bool, world: int) -> bool:
+def _any_rank(flag: bool, world: int, device: torch.device | str = "cpu") -> bool:
     """True on every rank if ``flag`` is true on any (so all ranks take the same branch)."""
     if world == 1:
         return flag
-    t = torch.tensor([float(flag)])
+    t = torch.tensor([float(flag)], device=device)  # NCCL reduces CUDA tensors only
     torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
     return bool(t.item() > 0)
 
@@ -115,8 +115,12 @@ def optimisation_step(forward, model: nn.Module, opt: torch.optim.Optimizer, inp
             f"{last} is kept. Lower train.lr, raise train.warmup_steps, or run `xjepa data check`")
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    if cfg.train.clip_grad > 0:
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad)
+    grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad if cfg.train.clip_grad > 0
+                                         else float("inf"))  # inf: measure only
+    if not _all_finite(grad_norm, world):
+        raise NonFiniteLossError(
+            f"non-finite gradients at step {step} (loss {loss.item():.4g}); stopped before the update. The last "
+            f"good checkpoint {last} is kept. Lower train.lr or use train.precision=fp32")
     opt.step()
     model.ema_update(ema)
     return terms, (lr, wd, ema)
@@ -149,6 +153,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         start = int(ckpt["step"])
+        if rank == 0:
+            _drop_metrics_after(out / "metrics.jsonl", start)
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if world > 1 else None
     forward = ddp or model
@@ -207,7 +213,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
             if bar is not None:
                 bar.update(1)
             out_of_time = cfg.train.time_limit_s > 0 and _any_rank(
-                time.perf_counter() - t0 > cfg.train.time_limit_s, world)
+                time.perf_counter() - t0 > cfg.train.time_limit_s, world, device)
             if done == steps or out_of_time or (cfg.train.ckpt_every and done % cfg.train.ckpt_every == 0):
                 save(done, finished=done == steps or out_of_time)
             if out_of_time:
@@ -220,6 +226,16 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
         if metrics is not None:
             metrics.close()
     return model
+
+
+def _drop_metrics_after(path: Path, step: int) -> None:
+    """On resume, forget logged rows past the checkpoint's step (they are logged again), atomically."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    os.replace(tmp, path)
 
 
 def _tensorboard(out: Path):

@@ -30,6 +30,7 @@ def open_dataset(path, split=None, **kwargs):
     from pathlib import Path
 
     if (Path(path) / "meta.json").exists():
+        kwargs.pop("split_file", None)  # a store holds the pairs (and splits) it was packed with
         return PackedPairs(path, split=split, **kwargs)
     return BigEarthNetMM(path, split=split, **kwargs)
 

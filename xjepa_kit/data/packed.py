@@ -47,6 +47,11 @@ class _RawPairs(Dataset):
         return raw
 
 
+def _as_list(items: list) -> list:
+    """Collate that keeps the samples as a list (module level, so spawn-started workers can pickle it)."""
+    return items
+
+
 def pack(root: str | Path, out: str | Path, split_file: str | Path | None = None, version: str = "auto",
          s1_dtype: str = "float32", workers: int = 2, overwrite: bool = False, progress: bool = True) -> Path:
     """Convert a BigEarthNet root (any layout) into a packed store at ``out``; returns ``out``.
@@ -73,8 +78,7 @@ def pack(root: str | Path, out: str | Path, split_file: str | Path | None = None
         labels = np.zeros((n, 19), np.float32)
         bounds = np.zeros((n, 4), np.float64)
         crs: list[str] = [""] * n
-        loader = DataLoader(_RawPairs(reader), batch_size=16, num_workers=workers,
-                            collate_fn=lambda items: items)
+        loader = DataLoader(_RawPairs(reader), batch_size=16, num_workers=workers, collate_fn=_as_list)
         if progress:
             from tqdm.auto import tqdm
 

@@ -64,6 +64,12 @@ class XJEPA(nn.Module):
         self.projector = projector(dim, projector_dim) if self.weights["vicreg"] > 0 else None
         self.embed_from = embed_from
 
+    def train(self, mode: bool = True) -> XJEPA:
+        """Training mode for everything but the EMA targets, which stay deterministic (no drop-path)."""
+        super().train(mode)
+        self.targets.eval()
+        return self
+
     def _queries(self, direction: str) -> torch.Tensor | None:
         if self.shared_queries:
             return self.queries
