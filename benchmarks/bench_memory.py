@@ -82,7 +82,7 @@ def _tree(pid: int) -> list[int]:
 
 def _kib(path: str | Path, key: str) -> int:
     try:
-        m = re.search(rf"^{key}:\s+(\d+) kB", Path(path).read_text(), re.M)
+        m = re.search(rf"^{key}:\s+(\d+) kB", Path(path).read_text(), re.MULTILINE)
         return int(m.group(1)) if m else 0
     except OSError:
         return 0
