@@ -33,7 +33,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from xjepa_kit.embeddings import Embeddings
+from bench_common import random_labels, unit_vectors
+from xjepa_kit.embedding_store import Embeddings
 from xjepa_kit.evaluate import directions, evaluate_embeddings
 from xjepa_kit.metrics import retrieval_metrics
 from xjepa_kit.retrieval import RetrievalIndex
@@ -43,25 +44,9 @@ MODS = ("s1", "s2")
 WORK = Path(__file__).resolve().parent / "_work" / "eval"
 
 
-def random_labels(rng: np.random.Generator, n: int, c: int = 19) -> np.ndarray:
-    """Bool [n, c] with 1..5 distinct classes per row."""
-    count = rng.integers(1, 6, n)
-    order = np.argsort(rng.random((n, c)), axis=1)
-    out = np.zeros((n, c), dtype=bool)
-    np.put_along_axis(out, order, np.arange(c)[None, :] < count[:, None], axis=1)
-    return out
-
-
-def unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
-    """Random unit vectors float32 [n, d]."""
-    x = rng.standard_normal((n, d), dtype=np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x
-
-
 def make_set(rng: np.random.Generator, n: int, d: int, prefix: str) -> Embeddings:
     ids = np.char.add(prefix, np.char.zfill(np.arange(n).astype(str), 6))   # like S2 patch names
-    return Embeddings({m: unit(rng, n, d) for m in MODS}, ids, random_labels(rng, n), np.zeros((n, 4)))
+    return Embeddings({m: unit_vectors(rng, n, d) for m in MODS}, ids, random_labels(rng, n), np.zeros((n, 4)))
 
 
 def data_file(q: int, a: int, d: int, seed: int) -> Path:
@@ -150,6 +135,24 @@ def memory_run(path: Path, threads: int) -> dict:
     return {**json.loads(res.stdout), "maxrss_mib": int(out.read_text().split()[-1]) / 1024}
 
 
+def print_memory(mem: dict, args: argparse.Namespace) -> None:
+    """The peak-memory table of the fresh-process runs, and the 2 GB check."""
+    print("\n| archive | peak RSS after imports | after loading arrays | after evaluation | GNU time max RSS | "
+          "evaluation time | a Q x A float32 matrix would be |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for n, m in mem.items():
+        print(f"| {n:,} | {m['hwm_imported']:,.0f} MiB | {m['hwm_loaded']:,.0f} MiB | {m['hwm_end']:,.0f} MiB | "
+              f"{m['maxrss_mib']:,.0f} MiB | {m['seconds']:.2f} s | {args.queries * n * 4 / 2**20:,.0f} MiB |")
+    big, small = max(mem), min(mem)
+    if big != small:
+        grow = mem[big]["hwm_end"] - mem[small]["hwm_end"]
+        vec = (big - small) * args.dim * 4 / 2**20
+        print(f"\npeak grows {grow:,.0f} MiB from A={small:,} to {big:,}; the extra archive vectors are "
+              f"{2 * vec:,.0f} MiB (2 modalities) + {vec:,.0f} MiB (one faiss copy) = {3 * vec:,.0f} MiB")
+    peak = max(m["hwm_end"] for m in mem.values())
+    print(f"peak memory (VmHWM) {peak:,.0f} MiB -> {'PASS' if peak < 2048 else 'FAIL'} (target < 2 GB); GNU time's "
+          "figure also covers the `ldconfig -p` that `import torch` forks from the ~700 MiB process (inherited RSS)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queries", type=int, default=10_000)
@@ -160,6 +163,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profile", action="store_true", help="also print the top of a cProfile of one evaluation")
+    ap.add_argument("--memory-only", action="store_true", help="only the fresh-process peak-memory runs")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -169,6 +173,8 @@ def main() -> None:
     paths = {a: data_file(args.queries, a, args.dim, args.seed) for a in args.archive}
 
     mem = {a: memory_run(paths[a], args.threads) for a in args.archive}
+    if args.memory_only:
+        return print_memory(mem, args)
     q, a = load_sets(paths[args.archive[0]])
     k = max(KS)
     evaluate_embeddings(q, a, ks=KS)                                     # warm-up (page cache, allocator)
@@ -195,20 +201,7 @@ def main() -> None:
     for name, sec in parts.items():
         print(f"| {name} | {sec:.3f} |")
     print(f"| sum | {sum(parts.values()):.3f} |")
-    print("\n| archive | peak RSS after imports | after loading arrays | after evaluation | GNU time max RSS | "
-          "evaluation time | a Q x A float32 matrix would be |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for n, m in mem.items():
-        print(f"| {n:,} | {m['hwm_imported']:,.0f} MiB | {m['hwm_loaded']:,.0f} MiB | {m['hwm_end']:,.0f} MiB | "
-              f"{m['maxrss_mib']:,.0f} MiB | {m['seconds']:.2f} s | {args.queries * n * 4 / 2**20:,.0f} MiB |")
-    big, small = max(mem), min(mem)
-    if big != small:
-        grow = mem[big]["hwm_end"] - mem[small]["hwm_end"]
-        vec = (big - small) * args.dim * 4 / 2**20
-        print(f"\npeak grows {grow:,.0f} MiB from A={small:,} to {big:,}; the extra archive vectors are "
-              f"{2 * vec:,.0f} MiB (2 modalities) + {vec:,.0f} MiB (one faiss copy) = {3 * vec:,.0f} MiB")
-    peak = max(m["hwm_end"] for m in mem.values())
-    print(f"peak memory (VmHWM) {peak:,.0f} MiB -> {'PASS' if peak < 2048 else 'FAIL'} (target < 2 GB); GNU time's "
-          "figure also covers the `ldconfig -p` that `import torch` forks from the ~700 MiB process (inherited RSS)")
+    print_memory(mem, args)
     if args.profile:
         prof = cProfile.Profile()
         prof.runcall(evaluate_embeddings, q, a, ks=KS)

@@ -26,28 +26,15 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from bench_common import random_labels, unit_vectors
 from xjepa_kit.metrics import retrieval_metrics, retrieval_metrics_loop
 
 KS = (5, 10, 20, 50, 100)
 
 
-def random_labels(rng: np.random.Generator, n: int, c: int = 19) -> np.ndarray:
-    """Bool [n, c] with 1..5 distinct classes per row, uniformly."""
-    count = rng.integers(1, 6, n)
-    order = np.argsort(rng.random((n, c)), axis=1)
-    out = np.zeros((n, c), dtype=bool)
-    np.put_along_axis(out, order, np.arange(c)[None, :] < count[:, None], axis=1)
-    return out
-
-
-def embeddings(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
-    x = rng.standard_normal((n, d), dtype=np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
 def run_dim(d: int, args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(args.seed + d)
-    xq, xa = embeddings(rng, args.queries, d), embeddings(rng, args.archive, d)
+    xq, xa = unit_vectors(rng, args.queries, d), unit_vectors(rng, args.archive, d)
     ql, al = random_labels(rng, args.queries), random_labels(rng, args.archive)
     ids = np.arange(args.archive)                     # query i's partner: archive item i
     index = faiss.IndexFlatIP(d)

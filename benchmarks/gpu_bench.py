@@ -7,6 +7,10 @@ clipping, EMA), and reports pairs/s, peak memory and model FLOP utilisation (FLO
 Needs only torch, timm, numpy and pyyaml:
 
     PYTHONPATH=. python benchmarks/gpu_bench.py [--batch 128] [--steps 40] [--compile] [--out DIR]
+
+``--compile`` adds, per batch size, the eager step with fixed-shape masks (``mask.fixed_shapes``) and
+the ``torch.compile``'d step (static shapes; ``--compile-mode default reduce-overhead`` also times CUDA
+graphs), next to the eager step with I-JEPA's variable masks.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from xjepa_kit.config import load_config
 from xjepa_kit.masks import sample_masks
 from xjepa_kit.models import build_model, count_parameters
-from xjepa_kit.train import batch_to_device, optimisation_step, param_groups
+from xjepa_kit.train import batch_to_device, build_optimizer, optimisation_step
 
 # Dense bf16 tensor-core peaks (vendor data sheets: H100 SXM / H200 989.4 TFLOPS, H100 PCIe 756, A100 312).
 PEAK_BF16_TFLOPS = {"H200": 989.4, "H100 PCIe": 756.0, "H100": 989.4, "A100": 312.0, "L40S": 362.0}
@@ -37,24 +41,28 @@ def peak_tflops(name: str) -> float | None:
     return None
 
 
-def synthetic_batch(cfg, batch: int, device: torch.device, step: int) -> dict:
+def synthetic_batch(cfg, batch: int, device: torch.device, step: int, fixed: bool = False) -> dict:
     size, grid = cfg.model.encoder.img_size, cfg.model.encoder.img_size // cfg.model.encoder.patch_size
     g = torch.Generator().manual_seed(step)
     out = {m: torch.randn(batch, c, size, size, generator=g) for m, c in zip(cfg.model.modalities, cfg.model.in_chans)}
-    out["masks"] = sample_masks(np.random.default_rng(step), batch, grid)
+    out["masks"] = sample_masks(np.random.default_rng(step), batch, grid, fixed_shapes=fixed)
     return batch_to_device(out, device, tuple(cfg.model.modalities))
 
 
-def bench_train(cfg, batch: int, steps: int, warmup: int, device: torch.device, compile_: bool,
-                profile: bool = False) -> dict:
+def bench_train(cfg, batch: int, steps: int, warmup: int, device: torch.device, compile_mode: str | None,
+                profile: bool = False, fixed: bool = False) -> dict:
+    """One timed run; ``compile_mode`` None is eager, else a torch.compile mode (static shapes)."""
     torch.manual_seed(0)
     model = build_model(cfg).to(device)
-    opt = torch.optim.AdamW(param_groups(model), lr=cfg.train.lr, betas=(0.9, 0.95), fused=device.type == "cuda")
-    forward = torch.compile(model) if compile_ else model
+    opt = build_optimizer(model, cfg)
+    forward = torch.compile(model, dynamic=False, mode=compile_mode) if compile_mode else model
+    graphs = compile_mode == "reduce-overhead"
     amp = device.type == "cuda"
-    batches = [synthetic_batch(cfg, batch, device, s) for s in range(4)]
+    batches = [synthetic_batch(cfg, batch, device, s, fixed or bool(compile_mode)) for s in range(4)]
     t_compile = time.perf_counter()
     for s in range(warmup):
+        if graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         optimisation_step(forward, model, opt, batches[s % 4], cfg, s, amp)
     sync(device)
     t_compile = time.perf_counter() - t_compile
@@ -68,12 +76,15 @@ def bench_train(cfg, batch: int, steps: int, warmup: int, device: torch.device, 
     sync(device)
     t0 = time.perf_counter()
     for s in range(steps):
+        if graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         terms, _ = optimisation_step(forward, model, opt, batches[s % 4], cfg, warmup + 1 + s, amp)
     sync(device)
     dt = time.perf_counter() - t0
     out = {"batch": batch, "steps": steps, "seconds": dt, "pairs_per_s": batch * steps / dt,
            "step_ms": 1e3 * dt / steps, "flops_per_step": flops_per_step, "achieved_tflops": flops_per_step * steps / dt / 1e12,
-           "loss": float(terms["loss"].detach()), "compile": compile_, "warmup_seconds": t_compile}
+           "loss": float(terms["loss"].detach()), "compile": compile_mode or "eager",
+           "masks": "fixed" if fixed or compile_mode else "variable", "warmup_seconds": t_compile}
     if device.type == "cuda":
         out["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
     out["params_m"] = {k: v / 1e6 for k, v in count_parameters(model).items()}
@@ -126,7 +137,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, nargs="+", default=[128], help="one run per batch size")
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--compile", action="store_true", help="also time the torch.compile'd step")
+    p.add_argument("--compile", action="store_true", help="also time fixed-shape masks eager and compiled")
+    p.add_argument("--compile-mode", nargs="+", default=["default"],
+                   choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"])
     p.add_argument("--embed-batch", type=int, default=512)
     p.add_argument("--profile", action="store_true", help="print the top GPU kernels of two steps")
     p.add_argument("--out", default=os.environ.get("OUT", "."))
@@ -138,14 +151,24 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     report = {"device": name, "torch": torch.__version__, "config": args.config, "overrides": args.overrides,
               "peak_bf16_tflops": peak_tflops(name)}
-    runs = [(b, c) for b in args.batch for c in ([False, True] if args.compile else [False])]
+    variants = [(None, False)] + ([(None, True)] + [(m, True) for m in args.compile_mode] if args.compile else [])
     report["train"] = []
-    for batch, compile_ in runs:
-        r = bench_train(cfg, batch, args.steps, args.warmup, device, compile_, args.profile)
-        if report["peak_bf16_tflops"]:
-            r["mfu"] = r["achieved_tflops"] / report["peak_bf16_tflops"]
-        report["train"].append(r)
-        print(json.dumps({k: v for k, v in r.items() if k != "params_m"}), flush=True)
+    for batch in args.batch:
+        for mode, fixed in variants:
+            try:
+                r = bench_train(cfg, batch, args.steps, args.warmup, device, mode, args.profile and mode != "reduce-overhead",
+                                fixed)
+            except Exception as err:  # keep the other runs of this (scarce) device call
+                r = {"batch": batch, "compile": mode or "eager", "masks": "fixed" if fixed else "variable",
+                     "error": f"{type(err).__name__}: {str(err)[:2000]}"}
+                print(json.dumps(r), flush=True)
+                report["train"].append(r)
+                torch.cuda.empty_cache() if device.type == "cuda" else None
+                continue
+            if report["peak_bf16_tflops"]:
+                r["mfu"] = r["achieved_tflops"] / report["peak_bf16_tflops"]
+            report["train"].append(r)
+            print(json.dumps({k: v for k, v in r.items() if k != "params_m"}), flush=True)
     report["embed"] = bench_embed(cfg, args.embed_batch, 10, device)
     print(json.dumps(report["embed"]), flush=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)

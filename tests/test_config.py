@@ -32,6 +32,9 @@ def test_overrides_apply_with_types():
     ("mask.target_scale=0.2", r"'mask\.target_scale' expects a list"),
     ("steps", r"section\.key=value"),
     ("data.s2_bands=12", r"'model\.in_chans' \[2, 10\] and 'data\.s2_bands' 12 disagree"),
+    ("train.compile=true", r"'train\.compile' is true but 'mask\.fixed_shapes' is false.*mask\.fixed_shapes=true"),
+    ("mask.context_tokens=64", r"'mask\.context_tokens' must be 0 \(automatic\) or below the 64 tokens"),
+    ("train.compile_mode=fast", r"'train\.compile_mode' must be one of"),
 ])
 def test_bad_keys_and_types_name_the_key(override, pattern):
     with pytest.raises(ConfigError, match=pattern):

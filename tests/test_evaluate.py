@@ -96,6 +96,18 @@ def test_cli_embed_and_evaluate(checkpoint, synth_v1, tmp_path, capsys):
     assert "| s2->s2 |" in capsys.readouterr().out and (tmp_path / "REPORT.md").exists()
     assert main(["evaluate", "--checkpoint", str(tmp_path / "nope.pt"), "--data", str(synth_v1),
                  "--out", str(tmp_path / "R.json")]) == 2
+    before = (tmp_path / "emb.npz").read_bytes(), (tmp_path / "REPORT.json").read_text()
+    capsys.readouterr()
+    assert main(["embed", "--checkpoint", str(checkpoint), "--data", str(synth_v1), "--split", "val",
+                 "--out", str(tmp_path / "emb.npz"), "--workers", "0"]) == 2
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(synth_v1), "--k", "5",
+                 "--out", str(tmp_path / "REPORT.json"), "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'emb.npz'} exists" in err and "--force" in err and "REPORT.json" in err
+    assert ((tmp_path / "emb.npz").read_bytes(), (tmp_path / "REPORT.json").read_text()) == before  # kept
+    assert main(["embed", "--checkpoint", str(checkpoint), "--data", str(synth_v1), "--split", "val",
+                 "--out", str(tmp_path / "emb.npz"), "--workers", "0", "--force"]) == 0
+    assert len(Embeddings.load(tmp_path / "emb.npz")) == len(BigEarthNetMM(synth_v1, split="val"))
 
 
 def test_variants_and_demo_write_their_reports(tmp_path, capsys):
@@ -167,3 +179,29 @@ def test_rerun_with_another_config_is_refused(synth_v1, tmp_path):
     with pytest.raises(XJepaError, match="another config"):
         run_variants({"xjepa_l2": ["loss.psa=0", "loss.vicreg=0"]}, synth_v1, tmp_path,
                      overrides=SMALL + ["train.steps=3"], ks=(5,), progress=False)
+
+
+def test_evaluating_saved_embeddings_does_not_import_torch():
+    """`evaluate_embeddings`, indexes and `Embeddings` need numpy and faiss only (torch is ~0.7 GB of RSS)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import xjepa_kit.evaluate, xjepa_kit.retrieval; "
+            "from xjepa_kit.embedding_store import Embeddings; print(sorted(sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    modules = eval(out.stdout)
+    assert "xjepa_kit.evaluate" in modules and "faiss" in modules
+    assert "torch" not in modules
+
+
+def test_runs_saved_before_a_key_existed_still_compare_equal():
+    """A checkpoint config without a newer key (e.g. mask.fixed_shapes) reads as that key's default."""
+    from xjepa_kit.compare import _comparable
+    from xjepa_kit.config import load_config, to_dict
+
+    now = to_dict(load_config("tiny_cpu"))
+    older = json.loads(json.dumps(now))
+    del older["mask"]["fixed_shapes"], older["mask"]["context_tokens"], older["train"]["compile_mode"]
+    assert _comparable(older) == _comparable(now)
+    assert _comparable({**now, "train": {**now["train"], "compile": True}}) == _comparable(now)  # speed only
+    assert _comparable({**now, "mask": {**now["mask"], "fixed_shapes": True}}) != _comparable(now)

@@ -32,3 +32,42 @@ def test_collator_seeds_masks_by_step_and_rank():
     assert not torch.equal(a["masks"].targets, d["masks"].targets)
     assert a["s2"].shape == (4, 3, 4, 4) and "_step" not in a
     assert MaskCollator(8)([None, items[0]])["s1"].shape[0] == 1  # skipped samples are dropped
+
+
+def test_fixed_shapes_give_the_same_token_counts_every_batch():
+    from xjepa_kit.masks import auto_context_tokens, fixed_target_shapes
+
+    assert fixed_target_shapes(8) == [(3, 4), (4, 3)]  # 12 of 64 tokens: inside scale 0.15-0.2, two aspects
+    for grid in (8, 14, 16):
+        areas = {h * w for h, w in fixed_target_shapes(grid)}
+        assert len(areas) == 1 and 0.15 * grid**2 <= areas.pop() <= 0.2 * grid**2
+    kc = auto_context_tokens(8)
+    assert 12 <= kc <= 30
+    shapes, seen = set(), set()
+    for seed in range(12):
+        m = sample_masks(np.random.default_rng(seed), batch=8, grid=8, fixed_shapes=True)
+        shapes.add((tuple(m.context.shape), tuple(m.targets.shape)))
+        for b in range(8):
+            ctx, tgt = set(m.context[b].tolist()), set(m.targets[b].flatten().tolist())
+            assert not ctx & tgt and len(ctx) == kc
+            rows, cols = m.targets[b, 0] // 8, m.targets[b, 0] % 8
+            seen.add((int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)))
+    assert shapes == {((8, kc), (8, 4, 12))}
+    assert seen == {(3, 4), (4, 3)}  # both rectangles are used
+    m = sample_masks(np.random.default_rng(0), batch=4, grid=8, fixed_shapes=True, context_tokens=30)
+    assert m.context.shape == (4, 30)
+
+
+def test_impossible_context_count_names_the_key():
+    import pytest
+
+    from xjepa_kit.errors import XJepaError
+
+    with pytest.raises(XJepaError, match="mask.context_tokens=53"):  # 64 - 12 + 1: more than any draw leaves
+        sample_masks(np.random.default_rng(0), batch=2, grid=8, fixed_shapes=True, context_tokens=53)
+
+
+def test_collator_passes_fixed_shapes():
+    items = [{"s1": torch.zeros(2, 4, 4), "_step": s} for s in range(3)]
+    a = MaskCollator(8, fixed_shapes=True, context_tokens=17)(items)
+    assert a["masks"].context.shape == (3, 17) and a["masks"].targets.shape == (3, 4, 12)

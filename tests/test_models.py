@@ -88,7 +88,8 @@ def test_variants_train_a_step_and_embed(overrides):
         losses.append(loss.item())
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
     emb = model.embed(batch["s2"], "s2")
-    assert emb.shape == (6, 48) and torch.allclose(emb.norm(dim=-1), torch.ones(6), atol=1e-5)
+    dim = cfg.model.projector_dim if cfg.model.method == "contrastive" else 48  # contrastive: the head's space
+    assert emb.shape == (6, dim) and torch.allclose(emb.norm(dim=-1), torch.ones(6), atol=1e-5)
 
 
 def test_ijepa_predicts_within_each_modality():
@@ -148,15 +149,44 @@ def test_patchify_matches_timm_patch_embedding():
     assert torch.allclose(enc.patchify(x), enc.vit.patch_embed(x), atol=1e-5)
 
 
+def test_fixed_shape_masks_compile_once_and_match_eager():
+    """With mask.fixed_shapes the step is captured once: new masks do not recompile (aot_eager backend:
+    graph capture and autograd as in train.compile, without inductor's C++ build)."""
+    cfg = load_config("tiny_cpu", SMALL + ["model.encoder.depth=1", "mask.fixed_shapes=true"])
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()  # eval: the PSA covariance is not updated between calls
+    batches = [_fixed_batch(cfg, seed) for seed in range(3)]
+    assert len({tuple(b["masks"].context.shape) for b in batches}) == 1
+    torch._dynamo.reset()
+    compiled = torch.compile(model, backend="aot_eager", dynamic=False)
+    first = compiled(batches[0])["loss"]
+    first.backward()
+    try:
+        torch.compiler.set_stance("fail_on_recompile")
+        for b in batches[1:]:  # other masks, same shapes: raises if dynamo had to recompile
+            assert torch.allclose(compiled(b)["loss"], model(b)["loss"], rtol=1e-5, atol=1e-6)
+    finally:
+        torch.compiler.set_stance("default")
+    assert torch.allclose(first, model(batches[0])["loss"], rtol=1e-5, atol=1e-6)
+    assert not torch.equal(batches[0]["masks"].targets, batches[1]["masks"].targets)
+
+
+def _fixed_batch(cfg, seed):
+    batch = _batch(cfg, seed=seed)
+    grid = cfg.model.encoder.img_size // cfg.model.encoder.patch_size
+    batch["masks"] = sample_masks(np.random.default_rng(seed), 4, grid, fixed_shapes=True)
+    return batch
+
+
 @pytest.mark.slow
 def test_torch_compile_gives_the_same_loss():
-    """`train.compile=true` wraps the model in torch.compile; it must not change the loss (~1 min on CPU)."""
-    cfg = load_config("tiny_cpu", SMALL + ["model.encoder.depth=1"])
+    """The inductor-compiled model (train.compile's default backend) gives the eager loss (~1 min on CPU)."""
+    cfg = load_config("tiny_cpu", SMALL + ["model.encoder.depth=1", "mask.fixed_shapes=true"])
     torch.manual_seed(0)
     model = build_model(cfg).eval()  # eval: the PSA covariance is not updated between the two calls
-    batch = _batch(cfg)
+    batch = _fixed_batch(cfg, 0)
     eager = model(batch)["loss"]
-    compiled = torch.compile(model)(batch)["loss"]
+    compiled = torch.compile(model, dynamic=False)(batch)["loss"]
     assert torch.allclose(eager, compiled, rtol=1e-4, atol=1e-5)
 
 
@@ -174,3 +204,44 @@ def test_targets_are_deterministic_layer_normed_and_used_for_embedding():
     model.eval()
     expected = torch.nn.functional.normalize(model.targets["s1"](batch["s1"]).mean(1), dim=-1)
     assert torch.allclose(model.embed(batch["s1"], "s1"), expected, atol=1e-6)
+
+
+def test_contrastive_embeddings_live_in_the_space_infonce_aligns():
+    """Overfit 12 random pairs with InfoNCE: the retrieval embeddings must then match each S1 to its S2.
+
+    Embedding from the pooled encoder tokens (before the per-modality heads) leaves S1 and S2 in
+    unrelated spaces, and cross-modal matching stays at chance.
+    """
+    from xjepa_kit.train import param_groups
+
+    cfg = load_config("tiny_cpu", SMALL + ["model.method=contrastive", "model.encoder.depth=1"])
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    batch = _batch(cfg, b=12)
+    opt = torch.optim.AdamW(param_groups(model), lr=3e-3)
+    for _ in range(40):
+        opt.zero_grad()
+        model(batch)["loss"].backward()
+        opt.step()
+    model.eval()
+    za, zb = model.embed(batch["s1"], "s1"), model.embed(batch["s2"], "s2")
+    assert za.shape == (12, cfg.model.projector_dim)
+    matched = (za @ zb.T).argmax(1) == torch.arange(12)
+    assert matched.float().mean() >= 0.9, matched
+
+
+def test_masked_encoder_equals_timm_path_with_tokens_dropped_after_embedding():
+    """Embedding only the kept patches gives what timm's own patch + position embedding then a gather give."""
+    from xjepa_kit.models.encoder import ViTEncoder, gather_tokens
+
+    torch.manual_seed(0)
+    enc = ViTEncoder(10, img_size=120, patch_size=15, embed_dim=48, depth=2, num_heads=2).eval()
+    with torch.no_grad():
+        enc.vit.pos_embed.normal_()  # non-zero positions, so a misplaced gather would show
+    x = torch.randn(3, 10, 120, 120)
+    keep = torch.stack([torch.randperm(64)[:20].sort().values for _ in range(3)])
+    vit = enc.vit
+    ref_tokens = gather_tokens(vit._pos_embed(vit.patch_embed(x)), keep)
+    ref = vit.norm(vit.blocks(ref_tokens))
+    assert torch.allclose(enc(x, keep), ref, atol=1e-5)
+    assert torch.allclose(enc(x), vit.norm(vit.blocks(vit._pos_embed(vit.patch_embed(x)))), atol=1e-5)

@@ -96,3 +96,21 @@ def test_failed_pack_leaves_no_partial_store(small_v1, tmp_path):
         pack(small_v1, tmp_path / "broken", progress=False, workers=0)
     assert not (tmp_path / "broken").exists()
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_row_writer_makes_a_loadable_npy_and_checks_rows(tmp_path):
+    from xjepa_kit.data.packed import _NpyWriter
+
+    rows = np.arange(3 * 2 * 4 * 4, dtype=np.float64).reshape(3, 2, 4, 4)
+    with _NpyWriter(tmp_path / "a.npy", np.float16, (3, 2, 4, 4)) as w:
+        for i, r in enumerate(rows):
+            w.append(r, f"row{i}")
+    loaded = np.load(tmp_path / "a.npy", mmap_mode="r")
+    assert loaded.dtype == np.float16 and np.array_equal(loaded, rows.astype(np.float16))
+    with pytest.raises(DataError, match="row1: array of shape \\(2, 4, 5\\)"):
+        with _NpyWriter(tmp_path / "b.npy", np.float32, (2, 2, 4, 4)) as w:
+            w.append(rows[0], "row0")
+            w.append(np.zeros((2, 4, 5)), "row1")
+    with pytest.raises(DataError, match="wrote 1 of 2 rows"):
+        with _NpyWriter(tmp_path / "c.npy", np.float32, (2, 2, 4, 4)) as w:
+            w.append(rows[0], "row0")

@@ -154,3 +154,53 @@ def test_weight_decay_only_on_matrices():
     assert all(p.ndim >= 2 for p in decay["params"])
     assert {names[id(p)] for p in no_decay["params"]} >= {"queries", "predictors.s1->s2.mask_token"}
     assert not any(p is q for p in decay["params"] for q in model.targets.parameters())  # EMA: no optimiser
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(synth_v1, tmp_path):
+    """`train.compile=true` (inductor, static shapes from mask.fixed_shapes) gives the eager run's losses (~2 min)."""
+    extra = ("train.steps=4", "mask.fixed_shapes=true", "model.encoder.depth=1")
+    train(_cfg(synth_v1, *extra), tmp_path / "eager", progress=False)
+    train(_cfg(synth_v1, *extra, "train.compile=true"), tmp_path / "compiled", progress=False)
+    eager, compiled = _rows(tmp_path / "eager"), _rows(tmp_path / "compiled")
+    assert [r["step"] for r in compiled] == [1, 2, 3, 4]
+    for a, b in zip(eager, compiled):
+        assert b["loss"] == pytest.approx(a["loss"], rel=2e-3), (a, b)
+
+
+def _ddp_skip_worker(rank: int, world: int, port: int, root: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    model = train(_cfg(root, "train.steps=4", "data.batch_size=2", "data.on_error=skip"), out, progress=False)
+    torch.save(model.state_dict(), f"{out}/rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_ranks_skip_an_all_bad_batch_together(tmp_path):
+    """Rank 0's first batch is unreadable: both ranks skip step 1 (else rank 1 waits in DDP forever)."""
+    import time
+
+    from xjepa_kit.data import make_synthetic
+    from xjepa_kit.train_data import StepBatchSampler
+
+    root = make_synthetic(tmp_path / "data", n=24, seed=3)
+    ds = BigEarthNetMM(root, split="train")
+    first = next(iter(StepBatchSampler(len(ds), 2, seed=0, steps=4, rank=0, world=2)))
+    assert [s for _, s in first] == [0, 0]
+    for index, _ in first:
+        ds.s2_paths(index)["B04"].unlink()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = torch.multiprocessing.start_processes(_ddp_skip_worker, args=(2, port, str(root), str(tmp_path)),
+                                                nprocs=2, join=False, start_method="spawn")
+    deadline = time.monotonic() + 240
+    while not ctx.join(timeout=5):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail("DDP ranks went out of step after an all-bad batch (hung)")
+    a, b = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["step"] for r in _rows(tmp_path)] == [2, 3, 4]  # step 1 skipped on both ranks
+    assert load_checkpoint(tmp_path / "last.pt")["finished"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from xjepa_kit.errors import XJepaError
 
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="EMB.npz")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
     p = sub.add_parser("evaluate", help="retrieval metrics in the four directions (queries val, archive test)")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", required=True, help="GeoTIFF root or packed store")
@@ -69,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="REPORT.json (a REPORT.md table is written beside it)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--force", action="store_true", help="replace an existing report")
     p = sub.add_parser("ablate", help="train and evaluate baselines and ablations on the same data and budget")
     p.add_argument("--data", required=True, help="GeoTIFF root or packed store")
     p.add_argument("--out", required=True, help="folder for one run per variant and comparison.{json,md,png}")
@@ -129,6 +132,13 @@ def run_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_existing(paths: list[Path], force: bool) -> None:
+    """Outputs are only replaced with --force (checked before any work is done)."""
+    found = [str(p) for p in paths if p.exists()]
+    if found and not force:
+        raise XJepaError(f"{', '.join(found)} exists; choose another --out or pass --force to replace it")
+
+
 def run_embed(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
@@ -137,6 +147,7 @@ def run_embed(args: argparse.Namespace) -> int:
     from xjepa_kit.train import setup_distributed
     from xjepa_kit.train_data import build_dataset
 
+    _refuse_existing([Path(args.out)], args.force)
     _, _, device = setup_distributed()  # under torchrun each rank embeds a shard, rank 0 merges
     model, meta = load_model(args.checkpoint, device)
     cfg = config_from_dict(meta.pop("config"))  # read the data as the run was trained (kind, bands, split file)
@@ -155,6 +166,7 @@ def run_embed(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from xjepa_kit.evaluate import evaluate, markdown_table, write_report
 
+    _refuse_existing([Path(args.out), Path(args.out).with_suffix(".md")], args.force)
     report = evaluate(args.checkpoint, args.data, ks=args.k, query_split=args.query_split,
                       archive_split=args.archive_split, batch_size=args.batch_size, num_workers=args.workers)
     out, md = write_report(report, args.out, k=10 if 10 in report["ks"] else report["ks"][0])

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from xjepa_kit.checkpoint import load_checkpoint
-from xjepa_kit.config import load_config, to_dict
+from xjepa_kit.config import config_from_dict, load_config, to_dict
 from xjepa_kit.errors import XJepaError
 from xjepa_kit.evaluate import evaluate, markdown_table
 
@@ -29,10 +29,14 @@ DEMO_METHODS = ("xjepa", "contrastive", "random")
 
 
 def _comparable(config: dict) -> dict:
-    """A run's config without the keys that may differ between two sessions of the same run."""
-    out = json.loads(json.dumps(config))
+    """A run's config without the keys that may differ between two sessions of the same run.
+
+    Read through :func:`config_from_dict` first, so a run saved before a key existed compares with
+    that key's default (which keeps the earlier behaviour).
+    """
+    out = json.loads(json.dumps(to_dict(config_from_dict(config))))
     out.pop("name", None)
-    for key in ("time_limit_s", "threads"):
+    for key in ("time_limit_s", "threads", "compile", "compile_mode"):
         out.get("train", {}).pop(key, None)
     out.get("data", {}).pop("num_workers", None)
     return out

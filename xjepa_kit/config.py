@@ -82,6 +82,8 @@ class MaskConfig:
     target_aspect: list[float] = field(default_factory=lambda: [0.75, 1.5])
     context_scale: list[float] = field(default_factory=lambda: [0.85, 1.0])
     min_keep: int = 4                   # fewest context tokens
+    fixed_shapes: bool = False          # same token counts every batch (needed by train.compile)
+    context_tokens: int = 0             # context tokens per sample with fixed_shapes (0: automatic)
 
 
 @dataclass
@@ -111,7 +113,8 @@ class TrainConfig:
     ckpt_every: int = 100
     precision: str = "auto"             # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
     threads: int = 0                    # torch CPU threads (0: torch's default)
-    compile: bool = False               # torch.compile the model
+    compile: bool = False               # torch.compile the model (xjepa / ijepa: with mask.fixed_shapes=true)
+    compile_mode: str = "default"       # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
     time_limit_s: float = 0.0           # stop (and checkpoint) after this many seconds; 0: no limit
     tensorboard: bool = False
 
@@ -232,6 +235,7 @@ _CHOICES = {
     ("data", "on_error"): ("raise", "skip"),
     ("data", "dataset"): ("bigearthnet", "fmow"),
     ("train", "precision"): ("auto", "bf16", "fp32"),
+    ("train", "compile_mode"): ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
 }
 
 
@@ -254,6 +258,14 @@ def validate(cfg: Config) -> None:
                             ("predictor", m.predictor.embed_dim, m.predictor.num_heads)):
         if dim % heads:
             raise ConfigError(f"config key 'model.{key}.embed_dim' must be a multiple of 'num_heads'")
+    tokens = (m.encoder.img_size // m.encoder.patch_size) ** 2
+    if cfg.train.compile and m.method in ("xjepa", "ijepa") and not cfg.mask.fixed_shapes:
+        raise ConfigError("config key 'train.compile' is true but 'mask.fixed_shapes' is false: I-JEPA masks change "
+                          "the token counts every batch, so the compiled step would recompile; add "
+                          "mask.fixed_shapes=true")
+    if not 0 <= cfg.mask.context_tokens < tokens:
+        raise ConfigError(f"config key 'mask.context_tokens' must be 0 (automatic) or below the {tokens} tokens "
+                          f"of the grid, got {cfg.mask.context_tokens}")
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xjepa_kit.embeddings import Embeddings, embed, load_model
+from xjepa_kit.embedding_store import Embeddings
 from xjepa_kit.errors import XJepaError
 from xjepa_kit.metrics import retrieval_metrics
 from xjepa_kit.retrieval import RetrievalIndex
@@ -76,6 +76,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, ks=DEFAULT_KS, query_spli
     the training run's split file and band setting), or the fMoW-Sentinel root of an fMoW run.
     """
     from xjepa_kit.config import config_from_dict
+    from xjepa_kit.embeddings import embed, load_model
     from xjepa_kit.train_data import build_dataset
 
     model, meta = load_model(checkpoint)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from xjepa_kit.data.bands import S1_BANDS, denormalize
-from xjepa_kit.embeddings import Embeddings
+from xjepa_kit.embedding_store import Embeddings
 from xjepa_kit.errors import XJepaError
 from xjepa_kit.explorer_logic import (COLORS, directions, footprints_geojson, label_names, parse_direction,
                                       png_data_url, query_options, s1_composite, s2_rgb, search_results, zoom_for)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from xjepa_kit.data.labels import LABELS
-from xjepa_kit.embeddings import Embeddings
+from xjepa_kit.embedding_store import Embeddings
 from xjepa_kit.errors import XJepaError
 
 # Footprint colours: chosen to stand out against imagery (also used by the headless-browser check).

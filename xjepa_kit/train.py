@@ -8,6 +8,7 @@ plus ``out/ckpt_<step>.pt`` every ``train.ckpt_every`` steps.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -23,6 +24,8 @@ from xjepa_kit.config import Config, save_config, to_dict
 from xjepa_kit.errors import XJepaError
 from xjepa_kit.models import build_model, count_parameters
 from xjepa_kit.train_data import build_dataset, build_loader
+
+log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(XJepaError):
@@ -55,6 +58,12 @@ def param_groups(model: nn.Module) -> list[dict]:
             continue
         (no_decay if p.ndim <= 1 or "pos" in name or "queries" in name or "token" in name else decay).append(p)
     return [{"params": decay, "weight_decay": 0.0}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.AdamW:
+    """AdamW over :func:`param_groups`, fused into one kernel per step (CUDA and CPU)."""
+    fused = next(model.parameters()).device.type in ("cuda", "cpu")
+    return torch.optim.AdamW(param_groups(model), lr=cfg.train.lr, betas=(0.9, 0.95), fused=fused)
 
 
 def setup_distributed() -> tuple[int, int, torch.device]:
@@ -143,7 +152,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
         save_config(cfg, out / "config.yaml")
         counts = count_parameters(model)
         print("parameters: " + ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in counts.items()), flush=True)
-    opt = torch.optim.AdamW(param_groups(model), lr=cfg.train.lr, betas=(0.9, 0.95))
+    opt = build_optimizer(model, cfg)
     start, ckpt = 0, None
     if resume:
         if not last.exists():
@@ -158,8 +167,9 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if world > 1 else None
     forward = ddp or model
-    if cfg.train.compile:
-        forward = torch.compile(forward)
+    if cfg.train.compile:  # static shapes: mask counts are fixed (validated), batches are full
+        forward = torch.compile(forward, dynamic=False, mode=cfg.train.compile_mode)
+    graphs = cfg.train.compile and cfg.train.compile_mode == "reduce-overhead"
     amp = cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda")
     steps = 0 if cfg.model.method == "random" else cfg.train.steps
 
@@ -192,9 +202,20 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
     t0, seen = time.perf_counter(), 0
     try:
         for batch in batches:
-            if not batch:
-                continue
             step = batch["step"]
+            skip = keys[0] not in batch  # every sample of this batch was unreadable (data.on_error=skip)
+            if world > 1 and cfg.data.on_error == "skip":
+                skip = _any_rank(skip, world, device)  # all ranks skip together, or DDP would wait forever
+            if skip:
+                if rank == 0:
+                    log.warning("step %d skipped: every sample of a batch was unreadable (data.on_error=skip)", step)
+                if bar is not None:
+                    bar.update(1)
+                if step + 1 == steps:
+                    save(steps, finished=True)
+                continue
+            if graphs:  # CUDA graphs: this step may overwrite the last step's graph outputs
+                torch.compiler.cudagraph_mark_step_begin()
             terms, (lr, wd, ema) = optimisation_step(forward, model, opt, batch_to_device(batch, device, keys), cfg,
                                                      step, amp, world, last)
             seen += len(batch[keys[0]]) * world

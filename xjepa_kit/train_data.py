@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from xjepa_kit.errors import DataError, XJepaError
-from xjepa_kit.masks import MaskCollator
+from xjepa_kit.masks import MaskCollator, auto_context_tokens
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,8 @@ class StepTagged(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: tuple[int, int]) -> dict | None:
+    def __getitem__(self, key: tuple[int, int]) -> dict:
+        """The sample plus ``_step``; a skipped sample is ``{"_step": step, "_skipped": True}``."""
         index, step = key
         try:
             sample = self.dataset[index]
@@ -60,7 +61,7 @@ class StepTagged(Dataset):
             if not self.skip_errors:
                 raise
             log.warning("skipping sample %d: %s", index, err)
-            return None
+            return {"_step": step, "_skipped": True}
         return {**sample, "_step": step}
 
 
@@ -93,6 +94,15 @@ class StepBatchSampler(Sampler):
                     return
 
 
+def context_tokens(cfg, grid: int) -> int:
+    """``mask.context_tokens`` resolved once in the main process (0 -> :func:`auto_context_tokens`)."""
+    mk = cfg.mask
+    if not mk.fixed_shapes or mk.context_tokens:
+        return mk.context_tokens
+    return auto_context_tokens(grid, mk.num_targets, tuple(mk.target_scale), tuple(mk.target_aspect),
+                               tuple(mk.context_scale))
+
+
 def build_loader(cfg, dataset: Dataset, grid: int, with_masks: bool, start_step: int = 0,
                  rank: int = 0, world: int = 1, pin_memory: bool = False) -> DataLoader:
     """DataLoader for steps ``start_step .. cfg.train.steps`` with masks made in the collate function."""
@@ -100,7 +110,8 @@ def build_loader(cfg, dataset: Dataset, grid: int, with_masks: bool, start_step:
     sampler = StepBatchSampler(len(dataset), d.batch_size, cfg.train.seed, cfg.train.steps, start_step, rank, world)
     collate = MaskCollator(grid, seed=cfg.train.seed, rank=rank, num_targets=mk.num_targets,
                            target_scale=tuple(mk.target_scale), target_aspect=tuple(mk.target_aspect),
-                           context_scale=tuple(mk.context_scale), min_keep=mk.min_keep, with_masks=with_masks)
+                           context_scale=tuple(mk.context_scale), min_keep=mk.min_keep, with_masks=with_masks,
+                           fixed_shapes=mk.fixed_shapes, context_tokens=context_tokens(cfg, grid))
     workers = d.num_workers
     return DataLoader(StepTagged(dataset, d.on_error == "skip"), batch_sampler=sampler, collate_fn=collate,
                       num_workers=workers, pin_memory=pin_memory and d.pin_memory,

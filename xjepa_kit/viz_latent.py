@@ -14,7 +14,7 @@ from xjepa_kit.viz_images import _plt, _short
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from xjepa_kit.embeddings import Embeddings
+    from xjepa_kit.embedding_store import Embeddings
 
 MARKERS = ("o", "^", "s", "D", "v", "P")
 

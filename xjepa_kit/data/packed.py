@@ -73,8 +73,6 @@ def pack(root: str | Path, out: str | Path, split_file: str | Path | None = None
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        s2 = np.lib.format.open_memmap(tmp / "s2.npy", "w+", np.uint16, (n, 12, 120, 120))
-        s1 = np.lib.format.open_memmap(tmp / "s1.npy", "w+", np.dtype(s1_dtype), (n, 2, 120, 120))
         labels = np.zeros((n, 19), np.float32)
         bounds = np.zeros((n, 4), np.float64)
         crs: list[str] = [""] * n
@@ -83,14 +81,17 @@ def pack(root: str | Path, out: str | Path, split_file: str | Path | None = None
             from tqdm.auto import tqdm
 
             loader = tqdm(loader, desc=f"pack {Path(root).name}", unit="batch")
-        i = 0
-        for batch in loader:
-            for item in batch:
-                s2[i], s1[i], labels[i], bounds[i], crs[i] = (item["s2"], item["s1"], item["labels"],
-                                                              item["bounds"], item["crs"])
-                i += 1
-        s2.flush(), s1.flush()
-        del s2, s1
+        # Rows arrive in order: append them to the .npy files (a writable memmap would keep every
+        # written page resident in this process until it is closed).
+        with _NpyWriter(tmp / "s2.npy", np.uint16, (n, 12, 120, 120)) as s2, \
+                _NpyWriter(tmp / "s1.npy", np.dtype(s1_dtype), (n, 2, 120, 120)) as s1:
+            i = 0
+            for batch in loader:
+                for item in batch:
+                    s2.append(item["s2"], reader.index["s2_name"].iat[i])
+                    s1.append(item["s1"], reader.index["s1_name"].iat[i])
+                    labels[i], bounds[i], crs[i] = item["labels"], item["bounds"], item["crs"]
+                    i += 1
         np.save(tmp / "labels.npy", labels)
         idx = reader.index[["s2_name", "s1_name", "split"]].copy()
         idx[["west", "south", "east", "north"]] = bounds
@@ -112,6 +113,31 @@ def pack(root: str | Path, out: str | Path, split_file: str | Path | None = None
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+class _NpyWriter:
+    """Write an ``.npy`` file of a known shape row by row (``append(row [*shape[1:]])``); checks the count."""
+
+    def __init__(self, path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+        self.path, self.dtype, self.shape, self.rows = path, np.dtype(dtype), shape, 0
+        self.fh = open(path, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(self.fh, header)
+
+    def append(self, row: np.ndarray, name: str) -> None:
+        if row.shape != self.shape[1:]:
+            raise DataError(f"{name}: array of shape {row.shape}, expected {self.shape[1:]} for {self.path.name}")
+        self.fh.write(np.ascontiguousarray(row, dtype=self.dtype).tobytes())
+        self.rows += 1
+
+    def __enter__(self) -> _NpyWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.fh.close()
+        if exc[0] is None and self.rows != self.shape[0]:
+            raise DataError(f"{self.path.name}: wrote {self.rows} of {self.shape[0]} rows; the source changed "
+                            "while packing, run pack again")
 
 
 class PackedPairs(Dataset):

@@ -29,10 +29,13 @@ class ContrastiveModel(nn.Module):
         self.heads = nn.ModuleDict({m: nn.Linear(dim, projector_dim) for m in self.modalities})
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
 
+    def project(self, x: torch.Tensor, modality: str) -> torch.Tensor:
+        """Mean-pooled tokens through the modality's head: x [B, C, H, W] -> [B, P] (the shared space)."""
+        return self.heads[modality](self.encoders[modality](x).mean(1))
+
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         a, b = self.modalities
-        za = self.heads[a](self.encoders[a](batch[a]).mean(1))
-        zb = self.heads[b](self.encoders[b](batch[b]).mean(1))
+        za, zb = self.project(batch[a], a), self.project(batch[b], b)
         loss = info_nce(za, zb, self.logit_scale)
         return {"loss": loss, "infonce": loss.detach(), "temperature": (-self.logit_scale.detach()).exp()}
 
@@ -41,5 +44,9 @@ class ContrastiveModel(nn.Module):
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor, modality: str) -> torch.Tensor:
-        """Mean-pooled encoder tokens, L2-normalised: x [B, C, H, W] -> [B, D]."""
-        return F.normalize(self.encoders[modality](x).mean(1).float(), dim=-1)
+        """Retrieval embedding in the space InfoNCE aligned, L2-normalised: x [B, C, H, W] -> [B, P].
+
+        The heads are per modality, so the pooled encoder tokens of S1 and S2 live in different
+        spaces; only after the heads are they comparable across modalities (as in CLIP).
+        """
+        return F.normalize(self.project(x, modality).float(), dim=-1)

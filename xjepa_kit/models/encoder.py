@@ -31,21 +31,39 @@ class ViTEncoder(nn.Module):
         self.num_tokens = self.grid * self.grid
         self.embed_dim = embed_dim
 
-    def patchify(self, x: torch.Tensor) -> torch.Tensor:
-        """Patch embedding as one matrix product: x [B, C, H, W] -> tokens [B, N, D].
+    def patches(self, x: torch.Tensor) -> torch.Tensor:
+        """Flattened patches in raster order: x [B, C, H, W] -> [B, N, C*p*p]."""
+        b, c, h, w = x.shape
+        p = self.vit.patch_embed.proj.kernel_size[0]
+        return x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5).reshape(b, -1, c * p * p)
+
+    def embed_patches(self, patches: torch.Tensor) -> torch.Tensor:
+        """Patch embedding as one matrix product: [B, K, C*p*p] -> [B, K, D].
 
         The same weights and result as timm's strided convolution, and faster on CPU (one GEMM instead
         of a convolution with a kernel as large as its stride).
         """
         proj = self.vit.patch_embed.proj
-        b, c, h, w = x.shape
-        p = proj.kernel_size[0]
-        patches = x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5).reshape(b, -1, c * p * p)
-        return F.linear(patches, proj.weight.reshape(proj.out_channels, -1), proj.bias)
+        return self.vit.patch_embed.norm(F.linear(patches, proj.weight.reshape(proj.out_channels, -1), proj.bias))
+
+    def patchify(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch embedding of every patch: x [B, C, H, W] -> tokens [B, N, D]."""
+        return self.embed_patches(self.patches(x))
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
-        tokens = self.vit._pos_embed(self.vit.patch_embed.norm(self.patchify(x)))  # [B, N, D]
+        """x [B, C, H, W], keep [B, K] | None -> [B, K or N, D]."""
+        return self.forward_patches(self.patches(x), keep)
+
+    def forward_patches(self, patches: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Flattened patches [B, N, C*p*p] (:meth:`patches`), keep [B, K] | None -> [B, K or N, D].
+
+        With ``keep`` only the kept patches are embedded (gathered before the projection, which is
+        per patch): the context encoders skip the projection of the masked patches and its gradient.
+        """
+        vit = self.vit
+        pos = vit.pos_embed                                                      # [1, N, D]
         if keep is not None:
-            tokens = gather_tokens(tokens, keep)
-        tokens = self.vit.blocks(tokens)
-        return self.vit.norm(tokens)
+            patches = gather_tokens(patches, keep)
+            pos = gather_tokens(pos.expand(len(keep), -1, -1), keep)
+        tokens = vit.pos_drop(self.embed_patches(patches) + pos)
+        return vit.norm(vit.blocks(tokens))

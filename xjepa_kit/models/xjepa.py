@@ -77,18 +77,24 @@ class XJEPA(nn.Module):
             return self.direction_queries[direction.replace(">", "_")]
         return None
 
+    def patches(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Flattened patches per modality [B, N, C*p*p], extracted once for the target and context encoders."""
+        return {m: self.encoders[m].patches(batch[m]) for m in self.modalities}
+
     @torch.no_grad()
-    def forward_target(self, batch: dict) -> dict[str, torch.Tensor]:
+    def forward_target(self, batch: dict, patches: dict | None = None) -> dict[str, torch.Tensor]:
         """Layer-normalised EMA-encoder tokens per modality [B, N, D], computed once each."""
+        patches = patches or self.patches(batch)
         out = {}
         for m in self.modalities:
-            h = self.targets[m](batch[m])
+            h = self.targets[m].forward_patches(patches[m])
             out[m] = F.layer_norm(h, h.shape[-1:])
         return out
 
-    def forward_context(self, batch: dict, masks: BlockMasks) -> dict[str, torch.Tensor]:
+    def forward_context(self, batch: dict, masks: BlockMasks, patches: dict | None = None) -> dict[str, torch.Tensor]:
         """Online-encoder tokens at the shared context positions, per modality [B, Kc, D]."""
-        return {m: self.encoders[m](batch[m], masks.context) for m in self.modalities}
+        patches = patches or self.patches(batch)
+        return {m: self.encoders[m].forward_patches(patches[m], masks.context) for m in self.modalities}
 
     def loss(self, ctx: dict, tgt: dict, masks: BlockMasks) -> dict[str, torch.Tensor]:
         """Weighted L2 + PSA over every direction, plus VICReg on pooled context embeddings."""
@@ -121,8 +127,9 @@ class XJEPA(nn.Module):
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         """One training step's loss terms for a collated batch with ``batch["masks"]``."""
         masks = batch["masks"]
-        tgt = self.forward_target(batch)
-        return self.loss(self.forward_context(batch, masks), tgt, masks)
+        patches = self.patches(batch)  # shared: the patch layout is the same for targets and encoders
+        tgt = self.forward_target(batch, patches)
+        return self.loss(self.forward_context(batch, masks, patches), tgt, masks)
 
     @torch.no_grad()
     def ema_update(self, momentum: float) -> None:

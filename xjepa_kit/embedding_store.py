@@ -1,0 +1,61 @@
+"""Saved embeddings (:class:`Embeddings`) and checkpoint hashes, without torch.
+
+Kept apart from :mod:`xjepa_kit.embeddings` (which embeds with a model) so that evaluating,
+indexing and exploring saved embeddings does not import torch (about 0.7 GB of process memory
+with a CUDA build). ``from xjepa_kit.embeddings import Embeddings`` still works.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from xjepa_kit.atomic import atomic_savez
+from xjepa_kit.errors import XJepaError
+
+
+@dataclass
+class Embeddings:
+    """``vectors[modality]`` float32 [N, D] (unit norm), ``ids`` [N] (S2 name / pair id), ``labels`` bool [N, C],
+    ``bounds`` float64 [N, 4] (west, south, east, north), ``meta`` (checkpoint hash, method, dim, ...)."""
+
+    vectors: dict[str, np.ndarray]
+    ids: np.ndarray
+    labels: np.ndarray
+    bounds: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def save(self, path: str | Path) -> Path:
+        """Write one ``.npz`` atomically (temp file + rename)."""
+        arrays = {f"vec_{m}": v for m, v in self.vectors.items()}
+        return atomic_savez(path, meta=self.meta, ids=self.ids.astype(str), labels=self.labels, bounds=self.bounds,
+                            **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Embeddings:
+        """Read what :meth:`save` wrote; a clear error for anything else."""
+        path = Path(path)
+        if not path.exists():
+            raise XJepaError(f"{path}: embeddings file not found; create it with `xjepa embed`")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                vectors = {k[4:]: z[k] for k in z.files if k.startswith("vec_")}
+                return cls(vectors, z["ids"], z["labels"], z["bounds"], json.loads(str(z["meta"])))
+        except (KeyError, ValueError, OSError) as err:
+            raise XJepaError(f"{path}: not an xjepa embeddings file ({err})") from None
+
+
+def checkpoint_hash(path: str | Path) -> str:
+    """Short SHA-256 of a checkpoint file: ties embeddings and indexes to the weights that made them."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
