@@ -33,12 +33,18 @@ def test_overrides_apply_with_types():
     ("steps", r"section\.key=value"),
     ("data.s2_bands=12", r"'model\.in_chans' \[2, 10\] and 'data\.s2_bands' 12 disagree"),
     ("train.compile=true", r"'train\.compile' is true but 'mask\.fixed_shapes' is false.*mask\.fixed_shapes=true"),
-    ("mask.context_tokens=64", r"'mask\.context_tokens' must be 0 \(automatic\) or below the 64 tokens"),
+    ("mask.context_tokens=20", r"'mask\.context_tokens' applies to fixed-shape masks only"),
     ("train.compile_mode=fast", r"'train\.compile_mode' must be one of"),
 ])
 def test_bad_keys_and_types_name_the_key(override, pattern):
     with pytest.raises(ConfigError, match=pattern):
         load_config("tiny_cpu", [override])
+
+
+def test_context_count_is_checked_against_the_grid():
+    assert load_config("tiny_cpu", ["mask.fixed_shapes=true", "mask.context_tokens=52"]).mask.context_tokens == 52
+    with pytest.raises(ConfigError, match=r"'mask\.context_tokens' must be 0 \(automatic\) or 1-52 \(64 tokens"):
+        load_config("tiny_cpu", ["mask.fixed_shapes=true", "mask.context_tokens=53"])
 
 
 def test_unknown_preset_and_yaml_file(tmp_path):

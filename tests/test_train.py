@@ -204,3 +204,21 @@ def test_ddp_ranks_skip_an_all_bad_batch_together(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [r["step"] for r in _rows(tmp_path)] == [2, 3, 4]  # step 1 skipped on both ranks
     assert load_checkpoint(tmp_path / "last.pt")["finished"]
+
+
+def test_skipped_last_step_still_checkpoints_and_finishes(tmp_path):
+    """An all-unreadable batch at the last step: no update, but the final checkpoint is written as finished."""
+    from xjepa_kit.data import make_synthetic
+    from xjepa_kit.train_data import StepBatchSampler
+
+    root = make_synthetic(tmp_path / "data", n=24, seed=4)
+    ds = BigEarthNetMM(root, split="train")
+    batches = list(StepBatchSampler(len(ds), 2, seed=0, steps=4))
+    assert len({i for b in batches for i, _ in b}) == 8  # one epoch: the four batches are disjoint
+    for index, _ in batches[-1]:
+        ds.s2_paths(index)["B04"].unlink()
+    train(_cfg(root, "train.steps=4", "data.batch_size=2", "data.on_error=skip", "train.ckpt_every=2"),
+          tmp_path / "run", progress=False)
+    assert [r["step"] for r in _rows(tmp_path / "run")] == [1, 2, 3]
+    last = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert last["step"] == 4 and last["finished"] and (tmp_path / "run" / "ckpt_000002.pt").exists()

@@ -263,9 +263,17 @@ def validate(cfg: Config) -> None:
         raise ConfigError("config key 'train.compile' is true but 'mask.fixed_shapes' is false: I-JEPA masks change "
                           "the token counts every batch, so the compiled step would recompile; add "
                           "mask.fixed_shapes=true")
-    if not 0 <= cfg.mask.context_tokens < tokens:
-        raise ConfigError(f"config key 'mask.context_tokens' must be 0 (automatic) or below the {tokens} tokens "
-                          f"of the grid, got {cfg.mask.context_tokens}")
+    mk = cfg.mask
+    if mk.context_tokens and not mk.fixed_shapes:
+        raise ConfigError("config key 'mask.context_tokens' applies to fixed-shape masks only; add "
+                          "mask.fixed_shapes=true or leave it at 0")
+    if mk.context_tokens:
+        from xjepa_kit.masks import fixed_target_shapes  # imports torch: only when the key is set
+
+        h, w = fixed_target_shapes(int(tokens**0.5), tuple(mk.target_scale), tuple(mk.target_aspect))[0]
+        if not 0 < mk.context_tokens <= tokens - h * w:
+            raise ConfigError(f"config key 'mask.context_tokens' must be 0 (automatic) or 1-{tokens - h * w} "
+                              f"({tokens} tokens, target blocks of {h * w}), got {mk.context_tokens}")
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

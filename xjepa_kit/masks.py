@@ -49,7 +49,8 @@ def _block(rng: np.random.Generator, grid: int, h: int, w: int) -> np.ndarray:
     return (rows * grid + cols).ravel()
 
 
-def fixed_target_shapes(grid: int, scale=(0.15, 0.2), aspect=(0.75, 1.5)) -> list[tuple[int, int]]:
+def fixed_target_shapes(grid: int, scale: tuple[float, float] = (0.15, 0.2),
+                        aspect: tuple[float, float] = (0.75, 1.5)) -> list[tuple[int, int]]:
     """Target block shapes (h, w) of one common area, for fixed-shape masks.
 
     Among the areas inside ``scale`` x grid**2 whose rectangles fit the aspect range, the area with
@@ -70,8 +71,9 @@ def fixed_target_shapes(grid: int, scale=(0.15, 0.2), aspect=(0.75, 1.5)) -> lis
 
 
 @functools.lru_cache(maxsize=32)
-def auto_context_tokens(grid: int, num_targets: int = 4, scale=(0.15, 0.2), aspect=(0.75, 1.5),
-                        context_scale=(0.85, 1.0)) -> int:
+def auto_context_tokens(grid: int, num_targets: int = 4, scale: tuple[float, float] = (0.15, 0.2),
+                        aspect: tuple[float, float] = (0.75, 1.5),
+                        context_scale: tuple[float, float] = (0.85, 1.0)) -> int:
     """Context count for fixed-shape masks: the 10th percentile of the per-sample context sizes.
 
     Computed from 2,000 deterministic draws (seed 0), so about one sample in ten is redrawn. Grid 8

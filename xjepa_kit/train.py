@@ -167,7 +167,9 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if world > 1 else None
     forward = ddp or model
-    if cfg.train.compile:  # static shapes: mask counts are fixed (validated), batches are full
+    # Static shapes: mask counts are fixed (validated) and batches full; only data.on_error=skip can
+    # shorten a batch, and each new batch size then compiles once more.
+    if cfg.train.compile:
         forward = torch.compile(forward, dynamic=False, mode=cfg.train.compile_mode)
     graphs = cfg.train.compile and cfg.train.compile_mode == "reduce-overhead"
     amp = cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda")
@@ -206,31 +208,27 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
             skip = keys[0] not in batch  # every sample of this batch was unreadable (data.on_error=skip)
             if world > 1 and cfg.data.on_error == "skip":
                 skip = _any_rank(skip, world, device)  # all ranks skip together, or DDP would wait forever
-            if skip:
-                if rank == 0:
-                    log.warning("step %d skipped: every sample of a batch was unreadable (data.on_error=skip)", step)
-                if bar is not None:
-                    bar.update(1)
-                if step + 1 == steps:
-                    save(steps, finished=True)
-                continue
-            if graphs:  # CUDA graphs: this step may overwrite the last step's graph outputs
-                torch.compiler.cudagraph_mark_step_begin()
-            terms, (lr, wd, ema) = optimisation_step(forward, model, opt, batch_to_device(batch, device, keys), cfg,
-                                                     step, amp, world, last)
-            seen += len(batch[keys[0]]) * world
             done = step + 1
-            if rank == 0 and (done % cfg.train.log_every == 0 or done == steps):
-                rate = seen / (time.perf_counter() - t0)
-                row = {"step": done, **{k: float(v.detach()) for k, v in terms.items()}, "lr": lr, "wd": wd, "ema": ema,
-                       "pairs_per_s": rate}
-                metrics.write(json.dumps(row) + "\n")
-                metrics.flush()
-                if writer is not None:
-                    for k, v in row.items():
-                        writer.add_scalar(f"train/{k}", v, done)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{row['loss']:.4f}", pairs_s=f"{rate:.0f}")
+            if skip:  # no update and no metrics row; checkpoints and the time limit still apply below
+                if rank == 0:
+                    log.warning("step %d skipped: every sample of a batch was unreadable (data.on_error=skip)", done)
+            else:
+                if graphs:  # CUDA graphs: this step may overwrite the last step's graph outputs
+                    torch.compiler.cudagraph_mark_step_begin()
+                terms, (lr, wd, ema) = optimisation_step(forward, model, opt, batch_to_device(batch, device, keys),
+                                                         cfg, step, amp, world, last)
+                seen += len(batch[keys[0]]) * world
+                if rank == 0 and (done % cfg.train.log_every == 0 or done == steps):
+                    rate = seen / (time.perf_counter() - t0)
+                    row = {"step": done, **{k: float(v.detach()) for k, v in terms.items()}, "lr": lr, "wd": wd,
+                           "ema": ema, "pairs_per_s": rate}
+                    metrics.write(json.dumps(row) + "\n")
+                    metrics.flush()
+                    if writer is not None:
+                        for k, v in row.items():
+                            writer.add_scalar(f"train/{k}", v, done)
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{row['loss']:.4f}", pairs_s=f"{rate:.0f}")
             if bar is not None:
                 bar.update(1)
             out_of_time = cfg.train.time_limit_s > 0 and _any_rank(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from xjepa_kit.config import Config
 from xjepa_kit.errors import DataError, XJepaError
 from xjepa_kit.masks import MaskCollator, auto_context_tokens
 
@@ -94,7 +95,7 @@ class StepBatchSampler(Sampler):
                     return
 
 
-def context_tokens(cfg, grid: int) -> int:
+def context_tokens(cfg: Config, grid: int) -> int:
     """``mask.context_tokens`` resolved once in the main process (0 -> :func:`auto_context_tokens`)."""
     mk = cfg.mask
     if not mk.fixed_shapes or mk.context_tokens:

@@ -125,6 +125,7 @@ class _NpyWriter:
         np.lib.format.write_array_header_1_0(self.fh, header)
 
     def append(self, row: np.ndarray, name: str) -> None:
+        """Write ``row`` [*shape[1:]] (cast to the file's dtype); ``name`` (its source) is named on a bad shape."""
         if row.shape != self.shape[1:]:
             raise DataError(f"{name}: array of shape {row.shape}, expected {self.shape[1:]} for {self.path.name}")
         self.fh.write(np.ascontiguousarray(row, dtype=self.dtype).tobytes())
