@@ -1,13 +1,19 @@
-"""Atomic file writes: write a temporary file beside the target, then rename it into place."""
+"""Atomic file writes (a temporary file beside the target, then renamed into place) and their reader."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
+
+from xjepa_kit.errors import XJepaError
+
+T = TypeVar("T")
 
 
 def atomic_savez(path: str | Path, meta: dict | None = None, **arrays: np.ndarray) -> Path:
@@ -25,3 +31,16 @@ def atomic_savez(path: str | Path, meta: dict | None = None, **arrays: np.ndarra
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def load_savez(path: str | Path, kind: str, read: Callable[[Any, dict], T], missing_hint: str = "") -> T:
+    """Read what :func:`atomic_savez` wrote: ``read(npz, meta)`` -> result, with one clear error
+    naming the file when it is missing (``missing_hint`` says how to make it) or is not a ``kind`` file."""
+    path = Path(path)
+    if not path.exists():
+        raise XJepaError(f"{path}: {kind} file not found{missing_hint}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return read(z, json.loads(str(z["meta"])))
+    except (KeyError, ValueError, OSError, RuntimeError) as err:
+        raise XJepaError(f"{path}: not an xjepa {kind} file ({err})") from None

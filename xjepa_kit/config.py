@@ -258,7 +258,8 @@ def validate(cfg: Config) -> None:
                             ("predictor", m.predictor.embed_dim, m.predictor.num_heads)):
         if dim % heads:
             raise ConfigError(f"config key 'model.{key}.embed_dim' must be a multiple of 'num_heads'")
-    tokens = (m.encoder.img_size // m.encoder.patch_size) ** 2
+    grid = m.encoder.img_size // m.encoder.patch_size
+    tokens = grid * grid
     if cfg.train.compile and m.method in ("xjepa", "ijepa") and not cfg.mask.fixed_shapes:
         raise ConfigError("config key 'train.compile' is true but 'mask.fixed_shapes' is false: I-JEPA masks change "
                           "the token counts every batch, so the compiled step would recompile; add "
@@ -270,7 +271,7 @@ def validate(cfg: Config) -> None:
     if mk.context_tokens:
         from xjepa_kit.masks import fixed_target_shapes  # imports torch: only when the key is set
 
-        h, w = fixed_target_shapes(int(tokens**0.5), tuple(mk.target_scale), tuple(mk.target_aspect))[0]
+        h, w = fixed_target_shapes(grid, tuple(mk.target_scale), tuple(mk.target_aspect))[0]
         if not 0 < mk.context_tokens <= tokens - h * w:
             raise ConfigError(f"config key 'mask.context_tokens' must be 0 (automatic) or 1-{tokens - h * w} "
                               f"({tokens} tokens, target blocks of {h * w}), got {mk.context_tokens}")

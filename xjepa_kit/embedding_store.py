@@ -8,14 +8,12 @@ with a CUDA build). ``from xjepa_kit.embeddings import Embeddings`` still works.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from xjepa_kit.atomic import atomic_savez
-from xjepa_kit.errors import XJepaError
+from xjepa_kit.atomic import atomic_savez, load_savez
 
 
 @dataclass
@@ -41,15 +39,11 @@ class Embeddings:
     @classmethod
     def load(cls, path: str | Path) -> Embeddings:
         """Read what :meth:`save` wrote; a clear error for anything else."""
-        path = Path(path)
-        if not path.exists():
-            raise XJepaError(f"{path}: embeddings file not found; create it with `xjepa embed`")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                vectors = {k[4:]: z[k] for k in z.files if k.startswith("vec_")}
-                return cls(vectors, z["ids"], z["labels"], z["bounds"], json.loads(str(z["meta"])))
-        except (KeyError, ValueError, OSError) as err:
-            raise XJepaError(f"{path}: not an xjepa embeddings file ({err})") from None
+        def read(z, meta: dict) -> Embeddings:
+            vectors = {k[4:]: z[k] for k in z.files if k.startswith("vec_")}
+            return cls(vectors, z["ids"], z["labels"], z["bounds"], meta)
+
+        return load_savez(path, "embeddings", read, "; create it with `xjepa embed`")
 
 
 def checkpoint_hash(path: str | Path) -> str:

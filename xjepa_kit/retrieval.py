@@ -7,14 +7,13 @@ An index file is one ``.npz`` (serialised faiss index + ids + metadata), written
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from xjepa_kit.atomic import atomic_savez
+from xjepa_kit.atomic import atomic_savez, load_savez
 from xjepa_kit.errors import XJepaError
 
 KINDS = ("flat", "hnsw", "ivfpq")
@@ -105,11 +104,4 @@ class RetrievalIndex:
     @classmethod
     def load(cls, path: str | Path) -> RetrievalIndex:
         """Read an index written by :meth:`save`."""
-        path = Path(path)
-        if not path.exists():
-            raise XJepaError(f"{path}: index file not found")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return cls(faiss.deserialize_index(z["index"]), z["ids"], json.loads(str(z["meta"])))
-        except (KeyError, ValueError, OSError, RuntimeError) as err:
-            raise XJepaError(f"{path}: not an xjepa index file ({err})") from None
+        return load_savez(path, "index", lambda z, meta: cls(faiss.deserialize_index(z["index"]), z["ids"], meta))
