@@ -7,7 +7,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: venv demo test test-slow test-browser notebooks lab bench clean
 
+# The install is about 7.5 GB on x86_64 Linux (PyPI's torch is a CUDA build): say so before pip fails midway.
 $(STAMP): pyproject.toml
+	@df -Pk . | awk 'NR == 2 && $$4 < 8 * 1024 * 1024 { printf "warning: %.1f GB free here; installing .venv needs about 7.5 GB (torch, CUDA build)\n", $$4 / 1024 / 1024 }'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"

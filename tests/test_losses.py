@@ -36,6 +36,16 @@ def test_metric_stays_positive_definite_with_trace_d_while_training(mode):
         assert m[0, 0] > m[-1, -1]
 
 
+def test_psa_with_a_precomputed_metric_equals_the_metric_it_computes():
+    torch.manual_seed(0)
+    psa = PSAMetric(8, "covariance", momentum=0.0)
+    psa.update(torch.randn(256, 8) * torch.linspace(0.1, 3, 8))  # anisotropic: M is far from I
+    pred, target = torch.randn(10, 8), torch.randn(10, 8)
+    once = psa(pred, target, psa.matrix()).item()
+    assert once == pytest.approx(psa(pred, target).item(), rel=1e-6)
+    assert once != pytest.approx(PSAMetric(8, "identity")(pred, target).item(), rel=1e-2)
+
+
 def test_learned_metric_cannot_collapse_the_loss():
     torch.manual_seed(1)
     psa = PSAMetric(6, "learned")

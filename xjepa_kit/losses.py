@@ -67,14 +67,17 @@ class PSAMetric(nn.Module):
         batch_cov = (gram - n * torch.outer(mean, mean)) / (n - 1).clamp_min(1)
         self.cov.mul_(self.momentum).add_(batch_cov, alpha=1 - self.momentum)
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """pred, target [..., D] -> scalar mean Mahalanobis distance (computed in float32)."""
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, metric: torch.Tensor | None = None) -> torch.Tensor:
+        """pred, target [..., D] -> scalar mean Mahalanobis distance (computed in float32).
+
+        ``metric``: :meth:`matrix`, when the caller already computed it for this step (one inverse per step).
+        """
         delta = (pred.float() - target.float()).reshape(-1, self.dim)
         with fp32(delta):
             if self.mode == "identity":
                 q = (delta * delta).sum(-1)
             else:
-                q = ((delta @ self.matrix()) * delta).sum(-1)
+                q = ((delta @ (self.matrix() if metric is None else metric)) * delta).sum(-1)
             return torch.sqrt(q.clamp_min(0) + self.eps).mean()
 
 

@@ -103,6 +103,7 @@ class XJEPA(nn.Module):
         if self.training and self.psa.mode == "covariance" and self.weights["psa"] > 0:
             self.psa.update(torch.cat([tgt[x].reshape(-1, tgt[x].shape[-1]) for x in self.modalities]))
         l2 = psa = 0.0
+        metric = self.psa.matrix() if self.weights["psa"] > 0 else None  # [D, D], once for every direction
         for s, t in self.directions:
             key = f"{s}->{t}"
             target_ctx = ctx[t] if self.predictors[key].cross is not None else None
@@ -110,7 +111,7 @@ class XJEPA(nn.Module):
             target = gather_tokens(tgt[t], masks.targets.reshape(b, m * kt)).reshape(b * m, kt, -1)
             l2 = l2 + l2_loss(pred, target) / len(self.directions)
             if self.weights["psa"] > 0:
-                psa = psa + self.psa(pred, target) / len(self.directions)
+                psa = psa + self.psa(pred, target, metric) / len(self.directions)
         terms["l2"] = torch.as_tensor(l2)
         total = self.weights["l2"] * terms["l2"]
         if self.weights["psa"] > 0:
@@ -133,11 +134,9 @@ class XJEPA(nn.Module):
 
     @torch.no_grad()
     def ema_update(self, momentum: float) -> None:
-        """targets <- momentum * targets + (1 - momentum) * encoders."""
+        """targets <- momentum * targets + (1 - momentum) * encoders (one pass: lerp towards the encoders)."""
         online = [p.detach() for p in self.encoders.parameters()]
-        target = list(self.targets.parameters())
-        torch._foreach_mul_(target, momentum)
-        torch._foreach_add_(target, online, alpha=1 - momentum)
+        torch._foreach_lerp_(list(self.targets.parameters()), online, 1.0 - momentum)
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor, modality: str) -> torch.Tensor:
