@@ -114,14 +114,16 @@ def test_variants_and_demo_write_their_reports(tmp_path, capsys):
     from xjepa_kit.demo import run_demo
 
     report = run_demo(tmp_path / "data", tmp_path / "demo", n=80, steps=2, progress=False)
-    assert set(report["methods"]) == {"xjepa", "contrastive", "random"}
+    assert list(report["methods"]) == ["xjepa", "xjepa_prediction", "contrastive", "random"]
+    assert report["methods"]["xjepa_prediction"]["steps"] == 2  # the xjepa run re-evaluated, not retrained
     d = report["methods"]["xjepa"]["directions"]["s1->s2"]
     assert 0 <= d["F1@10"] <= 1 and 0 <= d["pair_recall@10"] <= 1
     assert report["methods"]["random"]["steps"] == 0 and report["methods"]["xjepa"]["steps"] == 2
     for f in ("report.json", "report.md", "comparison.png", "loss_curves.png", "comparison.json"):
         assert (tmp_path / "demo" / f).exists(), f
     out = capsys.readouterr().out
-    assert "| xjepa |" in out and "| random |" in out and "real sample" in out
+    assert "| xjepa |" in out and "| random |" in out and "| xjepa_prediction |" in out and "real sample" in out
+    assert "xjepa_prediction" in json.loads((tmp_path / "demo" / "comparison.json").read_text())["methods"]
     run_demo(tmp_path / "data", tmp_path / "demo", n=80, steps=2, progress=False)  # reuses finished runs
     assert out.count(": training") == 3 and "reusing" not in out
     assert capsys.readouterr().out.count(": reusing") == 3

@@ -44,6 +44,12 @@ def _ablation_names() -> list[str]:
     return list(ABLATIONS)
 
 
+def _add_embed_from(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--embed-from", choices=["target", "context", "prediction"], default=None,
+                   help="retrieval embedding (default: the run's model.embed_from); prediction: cross-modal queries "
+                        "through the X-JEPA predictors")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xjepa", description="X-JEPA cross-modal retrieval kit")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -62,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--force", action="store_true", help="replace an existing --out")
+    _add_embed_from(p)
     p = sub.add_parser("evaluate", help="retrieval metrics in the four directions (queries val, archive test)")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", required=True, help="GeoTIFF root or packed store")
@@ -72,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--force", action="store_true", help="replace an existing report")
+    _add_embed_from(p)
     p = sub.add_parser("ablate", help="train and evaluate baselines and ablations on the same data and budget")
     p.add_argument("--data", required=True, help="GeoTIFF root or packed store")
     p.add_argument("--out", required=True, help="folder for one run per variant and comparison.{json,md,png}")
@@ -149,7 +157,7 @@ def run_embed(args: argparse.Namespace) -> int:
 
     _refuse_existing([Path(args.out)], args.force)
     _, _, device = setup_distributed()  # under torchrun each rank embeds a shard, rank 0 merges
-    model, meta = load_model(args.checkpoint, device)
+    model, meta = load_model(args.checkpoint, device, embed_from=args.embed_from)
     cfg = config_from_dict(meta.pop("config"))  # read the data as the run was trained (kind, bands, split file)
     cfg.data.root = args.data
     emb = embed(model, build_dataset(cfg, split=args.split), args.batch_size, args.workers, device)
@@ -168,7 +176,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     _refuse_existing([Path(args.out), Path(args.out).with_suffix(".md")], args.force)
     report = evaluate(args.checkpoint, args.data, ks=args.k, query_split=args.query_split,
-                      archive_split=args.archive_split, batch_size=args.batch_size, num_workers=args.workers)
+                      archive_split=args.archive_split, batch_size=args.batch_size, num_workers=args.workers,
+                      embed_from=args.embed_from)
     out, md = write_report(report, args.out, k=10 if 10 in report["ks"] else report["ks"][0])
     print(markdown_table(report, k=10 if 10 in report["ks"] else report["ks"][0]))
     print(f"{report['queries']} queries ({args.query_split}) x {report['archive']} archive ({args.archive_split}) "

@@ -84,6 +84,18 @@ def run_variants(variants: dict[str, list[str]], data: str | Path, out: str | Pa
     return results
 
 
+def add_embedding_row(results: dict, name: str, trained: str, out: str | Path, embed_from: str) -> dict:
+    """Add row ``name`` to ``results``: the finished run of variant ``trained`` evaluated with another
+    ``model.embed_from`` (no training; e.g. ``prediction`` for X-JEPA's predicted cross-modal queries)."""
+    base = results["methods"][trained]
+    report = evaluate(Path(out) / trained / "last.pt", results["data"], ks=base["ks"], embed_from=embed_from)
+    report.update({"overrides": [*base.get("overrides", []), f"model.embed_from={embed_from}"], "steps": base["steps"]})
+    rows = list(results["methods"].items())
+    at = [n for n, _ in rows].index(trained) + 1  # the new row follows the run it re-evaluates
+    results["methods"] = dict(rows[:at] + [(name, report)] + rows[at:])
+    return report
+
+
 def comparison_table(results: dict, k: int | None = None) -> str:
     """Methods x directions table of F1@k, with pair recall@k for the cross-modal directions (in %)."""
     methods = results["methods"]

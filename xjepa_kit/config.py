@@ -71,7 +71,8 @@ class ModelConfig:
     in_chans: list[int] = field(default_factory=lambda: [2, 10])
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
-    embed_from: str = "target"          # target (EMA) | context encoder for retrieval embeddings
+    embed_from: str = "target"          # target (EMA) | context encoder | prediction (cross-modal queries
+                                        # through the predictors; xjepa, random) for retrieval embeddings
     projector_dim: int = 256            # VICReg / InfoNCE projector width
 
 
@@ -230,7 +231,7 @@ def config_from_dict(values: dict) -> Config:
 
 _CHOICES = {
     ("model", "method"): ("xjepa", "contrastive", "ijepa", "random"),
-    ("model", "embed_from"): ("target", "context"),
+    ("model", "embed_from"): ("target", "context", "prediction"),
     ("loss", "psa_metric"): ("covariance", "learned", "identity"),
     ("data", "on_error"): ("raise", "skip"),
     ("data", "dataset"): ("bigearthnet", "fmow"),
@@ -258,6 +259,9 @@ def validate(cfg: Config) -> None:
                             ("predictor", m.predictor.embed_dim, m.predictor.num_heads)):
         if dim % heads:
             raise ConfigError(f"config key 'model.{key}.embed_dim' must be a multiple of 'num_heads'")
+    if m.embed_from == "prediction" and m.method not in ("xjepa", "random"):
+        raise ConfigError(f"config key 'model.embed_from' is 'prediction', which needs the cross-modal predictors of "
+                          f"model.method=xjepa (or random), but the method is {m.method!r}; use target or context")
     grid = m.encoder.img_size // m.encoder.patch_size
     tokens = grid * grid
     if cfg.train.compile and m.method in ("xjepa", "ijepa") and not cfg.mask.fixed_shapes:

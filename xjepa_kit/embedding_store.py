@@ -19,20 +19,30 @@ from xjepa_kit.atomic import atomic_savez, load_savez
 @dataclass
 class Embeddings:
     """``vectors[modality]`` float32 [N, D] (unit norm), ``ids`` [N] (S2 name / pair id), ``labels`` bool [N, C],
-    ``bounds`` float64 [N, 4] (west, south, east, north), ``meta`` (checkpoint hash, method, dim, ...)."""
+    ``bounds`` float64 [N, 4] (west, south, east, north), ``meta`` (checkpoint hash, method, dim, ...).
+
+    ``cross["a->b"]`` [N, D] (``model.embed_from=prediction`` only): the items of modality a as queries for
+    b items, embedded through the predictor P(a->b); :meth:`query_vectors` picks them for that direction.
+    """
 
     vectors: dict[str, np.ndarray]
     ids: np.ndarray
     labels: np.ndarray
     bounds: np.ndarray
     meta: dict = field(default_factory=dict)
+    cross: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    def query_vectors(self, source: str, target: str) -> np.ndarray:
+        """Query vectors [N, D] of the ``source`` items for searching ``target`` items."""
+        return self.cross.get(f"{source}->{target}", self.vectors[source])
+
     def save(self, path: str | Path) -> Path:
         """Write one ``.npz`` atomically (temp file + rename)."""
         arrays = {f"vec_{m}": v for m, v in self.vectors.items()}
+        arrays.update({f"cross_{d}": v for d, v in self.cross.items()})
         return atomic_savez(path, meta=self.meta, ids=self.ids.astype(str), labels=self.labels, bounds=self.bounds,
                             **arrays)
 
@@ -41,7 +51,8 @@ class Embeddings:
         """Read what :meth:`save` wrote; a clear error for anything else."""
         def read(z, meta: dict) -> Embeddings:
             vectors = {k[4:]: z[k] for k in z.files if k.startswith("vec_")}
-            return cls(vectors, z["ids"], z["labels"], z["bounds"], meta)
+            cross = {k[6:]: z[k] for k in z.files if k.startswith("cross_")}
+            return cls(vectors, z["ids"], z["labels"], z["bounds"], meta, cross)
 
         return load_savez(path, "embeddings", read, "; create it with `xjepa embed`")
 

@@ -56,11 +56,11 @@ def evaluate_embeddings(queries: Embeddings, archive: Embeddings, ks=DEFAULT_KS,
     mods = list(queries.vectors)
     out: dict = {"ks": list(ks), "queries": len(queries), "archive": len(archive), "directions": {}}
     for s, t in directions(mods):
-        ranked = search(archive.vectors[t], queries.vectors[s], kmax, exclude_self=same_set and s == t)
+        ranked = search(archive.vectors[t], queries.query_vectors(s, t), kmax, exclude_self=same_set and s == t)
         metrics = retrieval_metrics(ranked, queries.labels, archive.labels, ks)
         pair_ks = tuple(k for k in ks if k <= len(queries))
         if s != t and pair_ks:
-            paired = search(queries.vectors[t], queries.vectors[s], max(pair_ks))
+            paired = search(queries.vectors[t], queries.query_vectors(s, t), max(pair_ks))
             pair = retrieval_metrics(paired, queries.labels, queries.labels, pair_ks,
                                      query_ids=queries.ids, archive_ids=queries.ids)
             metrics.update({key: v for key, v in pair.items() if key.startswith("pair_recall")})
@@ -69,17 +69,19 @@ def evaluate_embeddings(queries: Embeddings, archive: Embeddings, ks=DEFAULT_KS,
 
 
 def evaluate(checkpoint: str | Path, data: str | Path, ks=DEFAULT_KS, query_split: str = "val",
-             archive_split: str = "test", batch_size: int = 64, num_workers: int = 2) -> dict:
+             archive_split: str = "test", batch_size: int = 64, num_workers: int = 2,
+             embed_from: str | None = None) -> dict:
     """Embed both splits of ``data`` with ``checkpoint`` and evaluate.
 
     ``data`` is read as the checkpoint was trained: a BigEarthNet GeoTIFF root or packed store (with
     the training run's split file and band setting), or the fMoW-Sentinel root of an fMoW run.
+    ``embed_from`` replaces the run's ``model.embed_from`` (e.g. ``prediction`` for an X-JEPA run).
     """
     from xjepa_kit.config import config_from_dict
     from xjepa_kit.embeddings import embed, load_model
     from xjepa_kit.train_data import build_dataset
 
-    model, meta = load_model(checkpoint)
+    model, meta = load_model(checkpoint, embed_from=embed_from)
     cfg = config_from_dict(meta.pop("config"))
     cfg.data.root = str(data)
     q = embed(model, build_dataset(cfg, split=query_split), batch_size, num_workers)

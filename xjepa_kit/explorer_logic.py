@@ -65,7 +65,8 @@ def search_results(queries: Embeddings, query: int, direction: str, k: int,
         raise XJepaError(f"the archive has no {tgt!r} vectors (it has {list(archive.vectors)})")
     if not 0 <= query < len(queries):
         raise XJepaError(f"query index {query} out of range [0, {len(queries)})")
-    scores = archive.vectors[tgt].astype(np.float32) @ queries.vectors[src][query].astype(np.float32)  # [N]
+    query_vector = queries.query_vectors(src, tgt)[query].astype(np.float32)  # [D], through P(src->tgt) if saved
+    scores = archive.vectors[tgt].astype(np.float32) @ query_vector  # [N]
     exclude = same_set and src == tgt
     if exclude:
         scores = scores.copy()

@@ -73,9 +73,10 @@ class RetrievalIndex:
         return cls.build(emb.vectors[modality], emb.ids, kind=kind, meta={**meta, "modality": modality})
 
     def search_embeddings(self, emb, modality: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Search with ``emb.vectors[modality]`` [Q, D]; refused unless made by the index's checkpoint."""
+        """Search with the ``modality`` items of ``emb`` as queries [Q, D] (through the predictor towards the
+        index's modality where ``emb`` holds such vectors); refused unless made by the index's checkpoint."""
         expect = {"checkpoint_hash": emb.meta["checkpoint_hash"]} if "checkpoint_hash" in emb.meta else None
-        return self.search(emb.vectors[modality], k, expect=expect)
+        return self.search(emb.query_vectors(modality, self.meta.get("modality", modality)), k, expect=expect)
 
     def __len__(self) -> int:
         return self.index.ntotal

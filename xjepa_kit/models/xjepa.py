@@ -140,6 +140,36 @@ class XJEPA(nn.Module):
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor, modality: str) -> torch.Tensor:
-        """Retrieval embedding: mean-pooled final tokens, L2-normalised. x [B, C, H, W] -> [B, D]."""
+        """Retrieval embedding: mean-pooled final tokens, L2-normalised. x [B, C, H, W] -> [B, D].
+
+        ``embed_from``: ``target`` (EMA encoder), ``context`` (online encoder) or ``prediction``: the
+        layer-normalised EMA tokens, the space the predictors regress into (cross-modal queries then come
+        from :meth:`embed_predicted`).
+        """
+        if self.embed_from == "prediction":
+            h = self.targets[modality](x)
+            return F.normalize(F.layer_norm(h, h.shape[-1:]).mean(1).float(), dim=-1)
         enc = self.targets if self.embed_from == "target" else self.encoders
         return F.normalize(enc[modality](x).mean(1).float(), dim=-1)
+
+    def cross_directions(self) -> list[tuple[str, str]]:
+        """The (source, target) pairs whose queries are embedded through a predictor (``embed_from=prediction``)."""
+        if self.embed_from != "prediction":
+            return []
+        return [(s, t) for s, t in self.directions if s != t]
+
+    @torch.no_grad()
+    def embed_predicted(self, x: torch.Tensor, source: str, target: str) -> torch.Tensor:
+        """A ``source`` image as a query for ``target`` items: x [B, C, H, W] -> [B, D], L2-normalised.
+
+        P(source->target) sees every online-encoder token of ``x`` as context and predicts the target
+        modality's layer-normalised EMA tokens at every position; their mean is compared with the
+        target items' :meth:`embed` vectors. A predictor with cross-attention gets no target-modality
+        context here (a query has only its own sensor).
+        """
+        key = f"{source}->{target}"
+        tokens = self.encoders[source](x)                                        # [B, N, D]
+        b, n = tokens.shape[:2]
+        everywhere = torch.arange(n, device=x.device).expand(b, n)
+        pred = self.predictors[key](tokens, everywhere, everywhere.unsqueeze(1), self._queries(key))  # [B, N, D]
+        return F.normalize(pred.mean(1).float(), dim=-1)
