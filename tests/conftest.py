@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import SMALL_RUN
 from xjepa_kit.data import extract_sample, make_synthetic
 
 
@@ -31,3 +32,14 @@ def synth_v2(tmp_path_factory) -> Path:
 def small_v1(tmp_path) -> Path:
     """A fresh 6-pair v1 set a test may damage."""
     return make_synthetic(tmp_path / "small", n=6, seed=11, format="v1")
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint(synth_v1, tmp_path_factory) -> Path:
+    """``last.pt`` of a 3-step SMALL_RUN X-JEPA on ``synth_v1`` (read only: embed and evaluate it)."""
+    from xjepa_kit.config import load_config
+    from xjepa_kit.train import train
+
+    run = tmp_path_factory.mktemp("run")
+    train(load_config("tiny_cpu", SMALL_RUN + [f"data.root={synth_v1}", "train.steps=3"]), run, progress=False)
+    return run / "last.pt"

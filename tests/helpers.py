@@ -11,6 +11,11 @@ import rasterio
 from xjepa_kit.data import BigEarthNetMM, LABELS
 from xjepa_kit.data.bands import S1_BANDS, S2_BANDS_12
 
+# A small X-JEPA (width 48, depth 2, predictor 32 x 1) that trains in seconds on one thread.
+SMALL_RUN = ["model.encoder.embed_dim=48", "model.encoder.depth=2", "model.encoder.num_heads=2",
+             "model.predictor.embed_dim=32", "model.predictor.depth=1", "model.predictor.num_heads=2",
+             "model.projector_dim=32", "data.batch_size=8", "data.num_workers=0", "train.threads=1"]
+
 
 def write_multiband(path: Path, arr: np.ndarray, crs, transform, names: tuple[str, ...] | None) -> None:
     """One multiband GeoTIFF [C, H, W] with optional band descriptions."""

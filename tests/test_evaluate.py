@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import SMALL_RUN
 from xjepa_kit.cli import main
 from xjepa_kit.config import load_config
 from xjepa_kit.data import BigEarthNetMM
@@ -15,27 +16,17 @@ from xjepa_kit.embeddings import Embeddings, embed, load_model
 from xjepa_kit.evaluate import drop_self, evaluate_embeddings
 from xjepa_kit.train import train
 
-SMALL = ["model.encoder.embed_dim=48", "model.encoder.depth=2", "model.encoder.num_heads=2",
-         "model.predictor.embed_dim=32", "model.predictor.depth=1", "model.predictor.num_heads=2",
-         "model.projector_dim=32", "data.batch_size=8", "data.num_workers=0", "train.threads=1"]
 
 
-@pytest.fixture(scope="module")
-def checkpoint(synth_v1, tmp_path_factory):
-    run = tmp_path_factory.mktemp("run")
-    train(load_config("tiny_cpu", SMALL + [f"data.root={synth_v1}", "train.steps=3"]), run, progress=False)
-    return run / "last.pt"
-
-
-def test_embed_follows_dataset_order_with_unit_vectors(checkpoint, synth_v1):
+def test_embed_follows_dataset_order_with_unit_vectors(small_checkpoint, synth_v1):
     ds = BigEarthNetMM(synth_v1, split="val")
-    emb = embed(checkpoint, ds, batch_size=7, num_workers=0)
+    emb = embed(small_checkpoint, ds, batch_size=7, num_workers=0)
     assert list(emb.ids) == list(ds.index["s2_name"])
     assert emb.vectors["s1"].shape == (len(ds), 48) and emb.vectors["s2"].shape == (len(ds), 48)
     assert np.allclose(np.linalg.norm(emb.vectors["s2"], axis=1), 1, atol=1e-5)
     assert np.array_equal(emb.labels, np.stack([ds[i]["labels"].numpy() > 0 for i in range(len(ds))]))
     assert emb.meta["method"] == "xjepa" and len(emb.meta["checkpoint_hash"]) == 16
-    model, _ = load_model(checkpoint)
+    model, _ = load_model(small_checkpoint)
     with torch.no_grad():
         direct = model.embed(ds[3]["s1"][None], "s1").numpy()[0]
     assert np.allclose(direct, emb.vectors["s1"][3], atol=1e-5)
@@ -50,14 +41,14 @@ def _embed_worker(rank, world, port, checkpoint, root, out):
     torch.distributed.destroy_process_group()
 
 
-def test_embed_under_two_ranks_merges_in_order(checkpoint, synth_v1, tmp_path):
+def test_embed_under_two_ranks_merges_in_order(small_checkpoint, synth_v1, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    torch.multiprocessing.spawn(_embed_worker, args=(2, port, str(checkpoint), str(synth_v1), str(tmp_path / "e.npz")),
-                                nprocs=2)
+    torch.multiprocessing.spawn(_embed_worker, nprocs=2,
+                                args=(2, port, str(small_checkpoint), str(synth_v1), str(tmp_path / "e.npz")))
     merged = Embeddings.load(tmp_path / "e.npz")
-    single = embed(checkpoint, BigEarthNetMM(synth_v1, split="test"), batch_size=5, num_workers=0)
+    single = embed(small_checkpoint, BigEarthNetMM(synth_v1, split="test"), batch_size=5, num_workers=0)
     assert list(merged.ids) == list(single.ids)
     assert np.allclose(merged.vectors["s2"], single.vectors["s2"], atol=1e-5)
 
@@ -82,11 +73,11 @@ def test_protocol_on_known_embeddings():
     assert set(rep["directions"]) == {"s1->s2", "s2->s1", "s1->s1", "s2->s2"}
 
 
-def test_cli_embed_and_evaluate(checkpoint, synth_v1, tmp_path, capsys):
-    assert main(["embed", "--checkpoint", str(checkpoint), "--data", str(synth_v1), "--split", "test",
+def test_cli_embed_and_evaluate(small_checkpoint, synth_v1, tmp_path, capsys):
+    assert main(["embed", "--checkpoint", str(small_checkpoint), "--data", str(synth_v1), "--split", "test",
                  "--out", str(tmp_path / "emb.npz"), "--workers", "0"]) == 0
     assert len(Embeddings.load(tmp_path / "emb.npz")) == len(BigEarthNetMM(synth_v1, split="test"))
-    assert main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(synth_v1), "--k", "5", "10",
+    assert main(["evaluate", "--checkpoint", str(small_checkpoint), "--data", str(synth_v1), "--k", "5", "10",
                  "--out", str(tmp_path / "REPORT.json"), "--workers", "0"]) == 0
     report = json.loads((tmp_path / "REPORT.json").read_text())
     m = report["directions"]["s1->s2"]
@@ -98,14 +89,14 @@ def test_cli_embed_and_evaluate(checkpoint, synth_v1, tmp_path, capsys):
                  "--out", str(tmp_path / "R.json")]) == 2
     before = (tmp_path / "emb.npz").read_bytes(), (tmp_path / "REPORT.json").read_text()
     capsys.readouterr()
-    assert main(["embed", "--checkpoint", str(checkpoint), "--data", str(synth_v1), "--split", "val",
+    assert main(["embed", "--checkpoint", str(small_checkpoint), "--data", str(synth_v1), "--split", "val",
                  "--out", str(tmp_path / "emb.npz"), "--workers", "0"]) == 2
-    assert main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(synth_v1), "--k", "5",
+    assert main(["evaluate", "--checkpoint", str(small_checkpoint), "--data", str(synth_v1), "--k", "5",
                  "--out", str(tmp_path / "REPORT.json"), "--workers", "0"]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'emb.npz'} exists" in err and "--force" in err and "REPORT.json" in err
     assert ((tmp_path / "emb.npz").read_bytes(), (tmp_path / "REPORT.json").read_text()) == before  # kept
-    assert main(["embed", "--checkpoint", str(checkpoint), "--data", str(synth_v1), "--split", "val",
+    assert main(["embed", "--checkpoint", str(small_checkpoint), "--data", str(synth_v1), "--split", "val",
                  "--out", str(tmp_path / "emb.npz"), "--workers", "0", "--force"]) == 0
     assert len(Embeddings.load(tmp_path / "emb.npz")) == len(BigEarthNetMM(synth_v1, split="val"))
 
@@ -134,7 +125,7 @@ def test_fmow_run_trains_embeds_and_evaluates(tmp_path):
     from xjepa_kit.evaluate import evaluate
 
     rgb, sentinel = make_fake_fmow(tmp_path / "fmow", locations=2, images=2, splits=("train", "val", "test"))
-    cfg = load_config("fmow_vitb", SMALL + [f"data.root={sentinel}", f"data.fmow_rgb_root={rgb}",
+    cfg = load_config("fmow_vitb", SMALL_RUN + [f"data.root={sentinel}", f"data.fmow_rgb_root={rgb}",
                                             "model.encoder.img_size=48", "model.encoder.patch_size=12",
                                             "data.batch_size=4", "train.steps=2"])
     train(cfg, tmp_path / "run", progress=False)
@@ -146,7 +137,7 @@ def test_fmow_run_trains_embeds_and_evaluates(tmp_path):
 
 def test_cli_ablate_runs_the_chosen_variants(synth_v1, tmp_path, capsys):
     args = ["ablate", "--data", str(synth_v1), "--out", str(tmp_path), "--variants", "xjepa_l2", "ijepa",
-            "--no-progress", *SMALL, "train.steps=2"]
+            "--no-progress", *SMALL_RUN, "train.steps=2"]
     assert main(args) == 0
     results = json.loads((tmp_path / "comparison.json").read_text())
     assert list(results["methods"]) == ["xjepa_l2", "ijepa"]
@@ -176,11 +167,11 @@ def test_rerun_with_another_config_is_refused(synth_v1, tmp_path):
     from xjepa_kit.compare import run_variants
     from xjepa_kit.errors import XJepaError
 
-    run_variants({"xjepa_l2": ["loss.psa=0", "loss.vicreg=0"]}, synth_v1, tmp_path, overrides=SMALL + ["train.steps=2"],
-                 ks=(5,), progress=False)
+    run_variants({"xjepa_l2": ["loss.psa=0", "loss.vicreg=0"]}, synth_v1, tmp_path,
+                 overrides=SMALL_RUN + ["train.steps=2"], ks=(5,), progress=False)
     with pytest.raises(XJepaError, match="another config"):
         run_variants({"xjepa_l2": ["loss.psa=0", "loss.vicreg=0"]}, synth_v1, tmp_path,
-                     overrides=SMALL + ["train.steps=3"], ks=(5,), progress=False)
+                     overrides=SMALL_RUN + ["train.steps=3"], ks=(5,), progress=False)
 
 
 def test_evaluating_saved_embeddings_does_not_import_torch():

@@ -14,23 +14,11 @@ from xjepa_kit.embeddings import Embeddings, embed, load_model
 from xjepa_kit.evaluate import evaluate_embeddings
 from xjepa_kit.explorer_logic import search_results
 from xjepa_kit.retrieval import RetrievalIndex
-from xjepa_kit.train import train
-
-SMALL = ["model.encoder.embed_dim=48", "model.encoder.depth=2", "model.encoder.num_heads=2",
-         "model.predictor.embed_dim=32", "model.predictor.depth=1", "model.predictor.num_heads=2",
-         "model.projector_dim=32", "data.batch_size=8", "data.num_workers=0", "train.threads=1"]
 
 
-@pytest.fixture(scope="module")
-def checkpoint(synth_v1, tmp_path_factory):
-    run = tmp_path_factory.mktemp("run")
-    train(load_config("tiny_cpu", SMALL + [f"data.root={synth_v1}", "train.steps=3"]), run, progress=False)
-    return run / "last.pt"
-
-
-def test_prediction_embeddings_hold_predicted_queries(checkpoint, synth_v1, tmp_path):
+def test_prediction_embeddings_hold_predicted_queries(small_checkpoint, synth_v1, tmp_path):
     ds = BigEarthNetMM(synth_v1, split="val")
-    model, _ = load_model(checkpoint, embed_from="prediction")
+    model, _ = load_model(small_checkpoint, embed_from="prediction")
     emb = embed(model, ds, batch_size=5, num_workers=0)
     assert sorted(emb.cross) == ["s1->s2", "s2->s1"] and emb.meta["embed_from"] == "prediction"
     assert emb.cross["s1->s2"].shape == (len(ds), 48)
@@ -46,7 +34,7 @@ def test_prediction_embeddings_hold_predicted_queries(checkpoint, synth_v1, tmp_
     loaded = Embeddings.load(emb.save(tmp_path / "e.npz"))
     assert sorted(loaded.cross) == sorted(emb.cross) and np.array_equal(loaded.cross["s2->s1"], emb.cross["s2->s1"])
     assert sorted(loaded.vectors) == ["s1", "s2"]  # the predicted queries are not a modality
-    assert embed(checkpoint, ds, batch_size=5, num_workers=0).cross == {}  # the run's default: target
+    assert embed(small_checkpoint, ds, batch_size=5, num_workers=0).cross == {}  # the run's default: target
 
 
 def _paired(n: int = 12) -> Embeddings:
@@ -78,11 +66,11 @@ def test_prediction_space_needs_cross_modal_predictors(method):
         load_config("tiny_cpu", [f"model.method={method}", "model.embed_from=prediction"])
 
 
-def test_cli_evaluate_with_embed_from(checkpoint, synth_v1, tmp_path, capsys):
-    assert main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(synth_v1), "--k", "5",
+def test_cli_evaluate_with_embed_from(small_checkpoint, synth_v1, tmp_path, capsys):
+    assert main(["evaluate", "--checkpoint", str(small_checkpoint), "--data", str(synth_v1), "--k", "5",
                  "--out", str(tmp_path / "R.json"), "--workers", "0", "--embed-from", "prediction"]) == 0
     report = json.loads((tmp_path / "R.json").read_text())
     assert report["model"]["embed_from"] == "prediction" and "pair_recall@5" in report["directions"]["s1->s2"]
-    assert main(["embed", "--checkpoint", str(checkpoint), "--data", str(synth_v1), "--split", "test",
+    assert main(["embed", "--checkpoint", str(small_checkpoint), "--data", str(synth_v1), "--split", "test",
                  "--out", str(tmp_path / "e.npz"), "--workers", "0", "--embed-from", "prediction"]) == 0
     assert sorted(Embeddings.load(tmp_path / "e.npz").cross) == ["s1->s2", "s2->s1"]
