@@ -6,7 +6,10 @@ clipping, EMA), and reports pairs/s, peak memory and model FLOP utilisation (FLO
 ``torch.utils.flop_counter`` on one real step), then embedding throughput of the target encoders.
 Needs only torch, timm, numpy and pyyaml:
 
-    PYTHONPATH=. python benchmarks/gpu_bench.py [--batch 128] [--steps 40] [--compile] [--out DIR]
+    PYTHONPATH=. python benchmarks/gpu_bench.py [--batch 128] [--steps 40] [--checked] [--compile] [--out DIR]
+
+The step reads its finite flag on the host only at the end of a timed run, as ``train`` does on a GPU
+(at log steps); ``--checked`` also times the step that reads it every step (waiting for the GPU).
 
 ``--compile`` adds, per batch size, the eager step with fixed-shape masks (``mask.fixed_shapes``) and
 the ``torch.compile``'d step (static shapes; ``--compile-mode default reduce-overhead`` also times CUDA
@@ -28,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from xjepa_kit.config import load_config
 from xjepa_kit.masks import sample_masks
 from xjepa_kit.models import build_model, count_parameters
-from xjepa_kit.train import batch_to_device, build_optimizer, optimisation_step
+from xjepa_kit.train import batch_to_device, build_optimizer, optimisation_step, raise_if_non_finite
 
 # Dense bf16 tensor-core peaks (vendor data sheets: H100 SXM / H200 989.4 TFLOPS, H100 PCIe 756, A100 312).
 PEAK_BF16_TFLOPS = {"H200": 989.4, "H100 PCIe": 756.0, "H100": 989.4, "A100": 312.0, "L40S": 362.0}
@@ -50,8 +53,12 @@ def synthetic_batch(cfg, batch: int, device: torch.device, step: int, fixed: boo
 
 
 def bench_train(cfg, batch: int, steps: int, warmup: int, device: torch.device, compile_mode: str | None,
-                profile: bool = False, fixed: bool = False) -> dict:
-    """One timed run; ``compile_mode`` None is eager, else a torch.compile mode (static shapes)."""
+                profile: bool = False, fixed: bool = False, checked: bool = False) -> dict:
+    """One timed run; ``compile_mode`` None is eager, else a torch.compile mode (static shapes).
+
+    ``checked``: read the finite flag on the host every step (3 waits for the GPU per step, as before the
+    third session); otherwise the flags are read once at the end, as ``train`` reads them at log steps.
+    """
     torch.manual_seed(0)
     model = build_model(cfg).to(device)
     opt = build_optimizer(model, cfg)
@@ -74,17 +81,21 @@ def bench_train(cfg, batch: int, steps: int, warmup: int, device: torch.device, 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     sync(device)
+    pending = []
     t0 = time.perf_counter()
     for s in range(steps):
         if graphs:
             torch.compiler.cudagraph_mark_step_begin()
-        terms, _ = optimisation_step(forward, model, opt, batches[s % 4], cfg, warmup + 1 + s, amp)
+        terms, _ = optimisation_step(forward, model, opt, batches[s % 4], cfg, warmup + 1 + s, amp, check=checked)
+        pending.append((warmup + 2 + s, terms["finite"], terms["loss"].detach().clone()))
+    raise_if_non_finite(pending, 1, None, warmup + 1 + steps)
     sync(device)
     dt = time.perf_counter() - t0
     out = {"batch": batch, "steps": steps, "seconds": dt, "pairs_per_s": batch * steps / dt,
            "step_ms": 1e3 * dt / steps, "flops_per_step": flops_per_step, "achieved_tflops": flops_per_step * steps / dt / 1e12,
            "loss": float(terms["loss"].detach()), "compile": compile_mode or "eager",
-           "masks": "fixed" if fixed or compile_mode else "variable", "warmup_seconds": t_compile}
+           "masks": "fixed" if fixed or compile_mode else "variable", "finite_check": "every step" if checked
+           else "deferred", "warmup_seconds": t_compile}
     if device.type == "cuda":
         out["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
     out["params_m"] = {k: v / 1e6 for k, v in count_parameters(model).items()}
@@ -138,6 +149,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--compile", action="store_true", help="also time fixed-shape masks eager and compiled")
+    p.add_argument("--checked", action="store_true", help="also time the eager step that reads its finite flag "
+                   "on the host every step")
     p.add_argument("--compile-mode", nargs="+", default=["default"],
                    choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"])
     p.add_argument("--embed-batch", type=int, default=512)
@@ -151,13 +164,14 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     report = {"device": name, "torch": torch.__version__, "config": args.config, "overrides": args.overrides,
               "peak_bf16_tflops": peak_tflops(name)}
-    variants = [(None, False)] + ([(None, True)] + [(m, True) for m in args.compile_mode] if args.compile else [])
+    variants = [(None, False, False)] + ([(None, False, True)] if args.checked else []) + \
+        ([(None, True, False)] + [(m, True, False) for m in args.compile_mode] if args.compile else [])
     report["train"] = []
     for batch in args.batch:
-        for mode, fixed in variants:
+        for mode, fixed, checked in variants:
             try:
                 r = bench_train(cfg, batch, args.steps, args.warmup, device, mode, args.profile and mode != "reduce-overhead",
-                                fixed)
+                                fixed, checked)
             except Exception as err:  # keep the other runs of this (scarce) device call
                 r = {"batch": batch, "compile": mode or "eager", "masks": "fixed" if fixed else "variable",
                      "error": f"{type(err).__name__}: {str(err)[:2000]}"}

@@ -35,6 +35,7 @@ def test_overrides_apply_with_types():
     ("train.compile=true", r"'train\.compile' is true but 'mask\.fixed_shapes' is false.*mask\.fixed_shapes=true"),
     ("mask.context_tokens=20", r"'mask\.context_tokens' applies to fixed-shape masks only"),
     ("train.compile_mode=fast", r"'train\.compile_mode' must be one of"),
+    ("train.check_finite_every=-1", r"'train\.check_finite_every' must be 0 \(automatic\)"),
 ])
 def test_bad_keys_and_types_name_the_key(override, pattern):
     with pytest.raises(ConfigError, match=pattern):

@@ -36,7 +36,7 @@ def _comparable(config: dict) -> dict:
     """
     out = json.loads(json.dumps(to_dict(config_from_dict(config))))
     out.pop("name", None)
-    for key in ("time_limit_s", "threads", "compile", "compile_mode"):
+    for key in ("time_limit_s", "threads", "compile", "compile_mode", "check_finite_every"):
         out.get("train", {}).pop(key, None)
     out.get("data", {}).pop("num_workers", None)
     return out

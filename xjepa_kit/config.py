@@ -117,6 +117,8 @@ class TrainConfig:
     compile: bool = False               # torch.compile the model (xjepa / ijepa: with mask.fixed_shapes=true)
     compile_mode: str = "default"       # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
     time_limit_s: float = 0.0           # stop (and checkpoint) after this many seconds; 0: no limit
+    check_finite_every: int = 0         # read the loss's finite flag on the host every N steps (and before
+                                        # each checkpoint); 0: every step on CPU, every log step on GPU
     tensorboard: bool = False
 
 
@@ -246,6 +248,8 @@ def validate(cfg: Config) -> None:
         value = getattr(getattr(cfg, section), key)
         if value not in choices:
             raise ConfigError(f"config key '{section}.{key}' must be one of {choices}, got {value!r}")
+    if cfg.train.check_finite_every < 0:
+        raise ConfigError("config key 'train.check_finite_every' must be 0 (automatic) or a number of steps")
     m = cfg.model
     if len(m.modalities) != 2 or len(m.in_chans) != 2:
         raise ConfigError("config keys 'model.modalities' and 'model.in_chans' need exactly two entries")

@@ -42,7 +42,9 @@ class PSAMetric(nn.Module):
             return torch.eye(self.dim, device=self._device())
         eye = torch.eye(self.dim, device=self._device())
         if self.mode == "covariance":
-            m = torch.linalg.inv(self.cov.float() + self.gamma * eye)
+            # inv_ex without its error check: Sigma + gamma*I is positive definite, and the check would make
+            # the host wait for the GPU once per step.
+            m = torch.linalg.inv_ex(self.cov.float() + self.gamma * eye).inverse
             m = 0.5 * (m + m.T)
         else:
             m = self.chol.float() @ self.chol.float().T + self.eps * eye

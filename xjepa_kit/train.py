@@ -97,18 +97,42 @@ def _any_rank(flag: bool, world: int, device: torch.device | str = "cpu") -> boo
     return bool(t.item() > 0)
 
 
-def _all_finite(loss: torch.Tensor, world: int) -> bool:
-    flag = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
+def _finite_flag(loss: torch.Tensor, grad_norm: torch.Tensor) -> torch.Tensor:
+    """1.0 where the loss and the gradient norm are finite, else 0.0 (a 0-dim tensor on their device)."""
+    return (torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)).to(torch.float32)
+
+
+def raise_if_non_finite(pending: list[tuple[int, torch.Tensor, torch.Tensor]], world: int, last: Path | None,
+                        now: int | None = None) -> None:
+    """Read the finite flags of ``pending`` (step, flag, loss) on the host (one wait for the device) and raise
+    :class:`NonFiniteLossError` naming the first bad step on every rank if any rank had one."""
+    if not pending:
+        return
+    flags = torch.stack([f for _, f, _ in pending])
     if world > 1:
-        torch_dist.all_reduce(flag, op=torch_dist.ReduceOp.MIN)
-    return bool(flag.item() > 0)
+        torch_dist.all_reduce(flags, op=torch_dist.ReduceOp.MIN)
+    bad = (flags < 1).nonzero()
+    if len(bad):
+        step, _, loss = pending[int(bad[0])]
+        late = f"; stopped at step {now}" if now is not None else "; stopped"
+        kept = f"the last good checkpoint {last} is kept" if last is not None and Path(last).exists() else \
+            f"no checkpoint had been written yet{f' to {last}' if last is not None else ''}"
+        raise NonFiniteLossError(
+            f"non-finite loss or gradients at step {step} (loss {float(loss.detach()):.4g}){late}, and nothing was "
+            f"written after it: {kept}. Lower train.lr, raise train.warmup_steps, use train.precision=fp32, "
+            "or run `xjepa data check`")
 
 
 def optimisation_step(forward, model: nn.Module, opt: torch.optim.Optimizer, inputs: dict, cfg: Config, step: int,
-                      amp: bool, world: int = 1, last: Path | None = None) -> tuple[dict, tuple[float, float, float]]:
-    """One step: schedules, forward (bf16 autocast if ``amp``), finite check, backward, clip, AdamW, EMA.
+                      amp: bool, world: int = 1, last: Path | None = None,
+                      check: bool = True) -> tuple[dict, tuple[float, float, float]]:
+    """One step: schedules, forward (bf16 autocast if ``amp``), backward, clip, finite check, AdamW, EMA.
 
-    Returns (loss terms, (lr, wd, ema)). Raises :class:`NonFiniteLossError` before touching the weights.
+    ``check``: read the finite flag on the host now and raise :class:`NonFiniteLossError` before touching
+    the weights. ``check=False`` never waits for the device: ``terms["finite"]`` (1.0 / 0.0) is left for
+    the caller to read later (:func:`raise_if_non_finite`), and a non-finite step leaves the trained
+    weights and AdamW's state unchanged (fused AdamW's ``found_inf``, as AMP's GradScaler uses it).
+    Returns (loss terms, (lr, wd, ema)).
     """
     lr, wd, ema = schedules(cfg, step)
     opt.param_groups[0]["weight_decay"] = wd
@@ -117,21 +141,18 @@ def optimisation_step(forward, model: nn.Module, opt: torch.optim.Optimizer, inp
     device_type = next(model.parameters()).device.type
     with torch.autocast(device_type, dtype=torch.bfloat16, enabled=amp):
         terms = forward(inputs)
-    loss = terms["loss"]
-    if not _all_finite(loss, world):
-        raise NonFiniteLossError(
-            f"non-finite loss ({loss.item()}) at step {step}; stopped. The last good checkpoint "
-            f"{last} is kept. Lower train.lr, raise train.warmup_steps, or run `xjepa data check`")
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    terms["loss"].backward()
     grad_norm = nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_grad if cfg.train.clip_grad > 0
                                          else float("inf"))  # inf: measure only
-    if not _all_finite(grad_norm, world):
-        raise NonFiniteLossError(
-            f"non-finite gradients at step {step} (loss {loss.item():.4g}); stopped before the update. The last "
-            f"good checkpoint {last} is kept. Lower train.lr or use train.precision=fp32")
+    finite = _finite_flag(terms["loss"], grad_norm)
+    check = check or not opt.defaults.get("fused")  # only fused AdamW can skip a step on the device
+    if check:
+        raise_if_non_finite([(step + 1, finite, terms["loss"])], world, last)
+    opt.found_inf = None if check else 1.0 - finite  # read by fused AdamW: 1 skips the update
     opt.step()
-    model.ema_update(ema)
+    model.ema_update(ema)  # after a skipped update the targets move towards unchanged, finite encoders
+    terms["finite"] = finite
     return terms, (lr, wd, ema)
 
 
@@ -175,7 +196,14 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
     amp = cfg.train.precision == "bf16" or (cfg.train.precision == "auto" and device.type == "cuda")
     steps = 0 if cfg.model.method == "random" else cfg.train.steps
 
+    # Finite flags not yet read on the host: reading one makes the host wait for the GPU, so on CUDA they
+    # are read at log steps (which wait anyway) and before every checkpoint, never after a bad step.
+    check_every = cfg.train.check_finite_every or (1 if device.type == "cpu" else cfg.train.log_every)
+    pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+
     def save(step: int, finished: bool = False) -> None:
+        raise_if_non_finite(pending, world, last, step)
+        pending.clear()
         if rank == 0:
             payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "rng": rng_state(),
                        "config": to_dict(cfg), "signature": sig, "finished": finished}
@@ -216,7 +244,13 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
                 if graphs:  # CUDA graphs: this step may overwrite the last step's graph outputs
                     torch.compiler.cudagraph_mark_step_begin()
                 terms, (lr, wd, ema) = optimisation_step(forward, model, opt, batch_to_device(batch, device, keys),
-                                                         cfg, step, amp, world, last)
+                                                         cfg, step, amp, world, last, check=check_every == 1)
+                finite = terms.pop("finite")
+                if check_every > 1:  # clone: a CUDA graph's next replay overwrites its outputs
+                    pending.append((done, finite, terms["loss"].detach().clone()))
+                    if len(pending) >= check_every or done % cfg.train.log_every == 0:
+                        raise_if_non_finite(pending, world, last, done)
+                        pending.clear()
                 seen += len(batch[keys[0]]) * world
                 if rank == 0 and (done % cfg.train.log_every == 0 or done == steps):
                     rate = seen / (time.perf_counter() - t0)
