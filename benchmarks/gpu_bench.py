@@ -9,7 +9,8 @@ Needs only torch, timm, numpy and pyyaml:
     PYTHONPATH=. python benchmarks/gpu_bench.py [--batch 128] [--steps 40] [--checked] [--compile] [--out DIR]
 
 The step reads its finite flag on the host only at the end of a timed run, as ``train`` does on a GPU
-(at log steps); ``--checked`` also times the step that reads it every step (waiting for the GPU).
+(at log steps); ``--checked`` also times the step that reads it every step (waiting for the GPU), and
+each run reports how often one step waits for the GPU (``host_syncs_per_step``).
 
 ``--compile`` adds, per batch size, the eager step with fixed-shape masks (``mask.fixed_shapes``) and
 the ``torch.compile``'d step (static shapes; ``--compile-mode default reduce-overhead`` also times CUDA
@@ -56,8 +57,10 @@ def bench_train(cfg, batch: int, steps: int, warmup: int, device: torch.device, 
                 profile: bool = False, fixed: bool = False, checked: bool = False) -> dict:
     """One timed run; ``compile_mode`` None is eager, else a torch.compile mode (static shapes).
 
-    ``checked``: read the finite flag on the host every step (3 waits for the GPU per step, as before the
-    third session); otherwise the flags are read once at the end, as ``train`` reads them at log steps.
+    ``checked``: read the finite flag on the host every step (one wait for the GPU per step; the code of
+    sessions 1-3 waited three times); otherwise the flags are read once at the end, as ``train`` reads
+    them at log steps. On CUDA, ``host_syncs_per_step`` counts the waits of one step
+    (``torch.cuda.set_sync_debug_mode``).
     """
     torch.manual_seed(0)
     model = build_model(cfg).to(device)
@@ -76,6 +79,8 @@ def bench_train(cfg, batch: int, steps: int, warmup: int, device: torch.device, 
     with FlopCounterMode(display=False) as counter:
         optimisation_step(model, model, opt, batches[0], cfg, warmup, amp)
     flops_per_step = counter.get_total_flops()
+    syncs = count_host_syncs(lambda: optimisation_step(forward, model, opt, batches[1], cfg, warmup, amp,
+                                                       check=checked), device, graphs)
     if profile:
         print_profile(forward, model, opt, batches, cfg, amp)
     if device.type == "cuda":
@@ -95,7 +100,7 @@ def bench_train(cfg, batch: int, steps: int, warmup: int, device: torch.device, 
            "step_ms": 1e3 * dt / steps, "flops_per_step": flops_per_step, "achieved_tflops": flops_per_step * steps / dt / 1e12,
            "loss": float(terms["loss"].detach()), "compile": compile_mode or "eager",
            "masks": "fixed" if fixed or compile_mode else "variable", "finite_check": "every step" if checked
-           else "deferred", "warmup_seconds": t_compile}
+           else "deferred", "host_syncs_per_step": syncs, "warmup_seconds": t_compile}
     if device.type == "cuda":
         out["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
     out["params_m"] = {k: v / 1e6 for k, v in count_parameters(model).items()}
@@ -137,6 +142,25 @@ def print_profile(forward, model, opt, batches, cfg, amp: bool) -> None:
     print(table.table(sort_by=sort, row_limit=14, max_name_column_width=60), flush=True)
 
 
+def count_host_syncs(step, device: torch.device, graphs: bool) -> int | None:
+    """How many times one call of ``step`` makes the host wait for the GPU (CUDA's sync debug mode)."""
+    if device.type != "cuda":
+        return None
+    import warnings
+
+    if graphs:
+        torch.compiler.cudagraph_mark_step_begin()
+    sync(device)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            step()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -150,7 +174,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--compile", action="store_true", help="also time fixed-shape masks eager and compiled")
     p.add_argument("--checked", action="store_true", help="also time the eager step that reads its finite flag "
-                   "on the host every step")
+                   "on the host every step (one wait for the GPU per step)")
     p.add_argument("--compile-mode", nargs="+", default=["default"],
                    choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"])
     p.add_argument("--embed-batch", type=int, default=512)

@@ -36,6 +36,7 @@ def test_overrides_apply_with_types():
     ("mask.context_tokens=20", r"'mask\.context_tokens' applies to fixed-shape masks only"),
     ("train.compile_mode=fast", r"'train\.compile_mode' must be one of"),
     ("train.check_finite_every=-1", r"'train\.check_finite_every' must be 0 \(automatic\)"),
+    ("train.log_every=0", r"'train\.log_every' must be at least 1"),
 ])
 def test_bad_keys_and_types_name_the_key(override, pattern):
     with pytest.raises(ConfigError, match=pattern):

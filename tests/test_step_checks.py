@@ -11,7 +11,8 @@ from helpers import SMALL_RUN
 from xjepa_kit.config import load_config
 from xjepa_kit.masks import sample_masks
 from xjepa_kit.models import build_model
-from xjepa_kit.train import NonFiniteLossError, build_optimizer, optimisation_step, raise_if_non_finite, train
+from xjepa_kit.train import (NonFiniteLossError, _raise_if_weights_non_finite, build_optimizer, optimisation_step,
+                             raise_if_non_finite, train)
 
 # aten ops whose result the host must read: on CUDA each one waits for every queued kernel.
 HOST_SYNC_OPS = {"_local_scalar_dense", "_linalg_check_errors", "nonzero", "masked_select", "_assert_async"}
@@ -55,7 +56,7 @@ def _trained_state(model, opt) -> dict:
     return out
 
 
-@pytest.mark.parametrize("method", ["xjepa", "contrastive"])
+@pytest.mark.parametrize("method", ["xjepa", "contrastive", "ijepa"])
 def test_deferred_step_never_reads_the_device_and_the_checked_step_does(method):
     cfg, model, opt = _setup(method)
     optimisation_step(model, model, opt, _batch(0), cfg, 0, amp=False, check=False)  # AdamW state exists
@@ -123,3 +124,12 @@ def _steps(message: str) -> tuple[int, int]:
 
     m = re.search(r"at step (\d+) .*stopped at step (\d+)", message)
     return int(m.group(1)), int(m.group(2))
+
+
+def test_a_checkpoint_of_non_finite_weights_is_refused(tmp_path):
+    _, model, _ = _setup()
+    _raise_if_weights_non_finite(model, 7, tmp_path / "last.pt")  # finite: silent
+    with torch.no_grad():
+        model.encoders["s2"].vit.blocks[0].mlp.fc1.weight[0, 0] = float("inf")
+    with pytest.raises(NonFiniteLossError, match=r"non-finite by step 7.*without writing .*last.pt"):
+        _raise_if_weights_non_finite(model, 7, tmp_path / "last.pt")

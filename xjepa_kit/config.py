@@ -117,8 +117,8 @@ class TrainConfig:
     compile: bool = False               # torch.compile the model (xjepa / ijepa: with mask.fixed_shapes=true)
     compile_mode: str = "default"       # torch.compile mode: default | reduce-overhead (CUDA graphs) | max-autotune
     time_limit_s: float = 0.0           # stop (and checkpoint) after this many seconds; 0: no limit
-    check_finite_every: int = 0         # read the loss's finite flag on the host every N steps (and before
-                                        # each checkpoint); 0: every step on CPU, every log step on GPU
+    check_finite_every: int = 0         # read the finite flags on the host every N steps (and at log steps
+                                        # and checkpoints); 0: every step on CPU, every log step on GPU
     tensorboard: bool = False
 
 
@@ -248,6 +248,9 @@ def validate(cfg: Config) -> None:
         value = getattr(getattr(cfg, section), key)
         if value not in choices:
             raise ConfigError(f"config key '{section}.{key}' must be one of {choices}, got {value!r}")
+    for key in ("log_every", "ckpt_every"):
+        if getattr(cfg.train, key) < (1 if key == "log_every" else 0):
+            raise ConfigError(f"config key 'train.{key}' must be at least {1 if key == 'log_every' else 0}")
     if cfg.train.check_finite_every < 0:
         raise ConfigError("config key 'train.check_finite_every' must be 0 (automatic) or a number of steps")
     m = cfg.model

@@ -123,6 +123,14 @@ def raise_if_non_finite(pending: list[tuple[int, torch.Tensor, torch.Tensor]], w
             "or run `xjepa data check`")
 
 
+def _raise_if_weights_non_finite(model: nn.Module, step: int, last: Path | None) -> None:
+    """Before a checkpoint: every parameter and buffer finite (one wait for the device)."""
+    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+    if tensors and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+        raise NonFiniteLossError(f"the weights became non-finite by step {step} (the update overflowed); stopped "
+                                 f"without writing {last}. Lower train.lr or raise train.warmup_steps")
+
+
 def optimisation_step(forward, model: nn.Module, opt: torch.optim.Optimizer, inputs: dict, cfg: Config, step: int,
                       amp: bool, world: int = 1, last: Path | None = None,
                       check: bool = True) -> tuple[dict, tuple[float, float, float]]:
@@ -131,7 +139,8 @@ def optimisation_step(forward, model: nn.Module, opt: torch.optim.Optimizer, inp
     ``check``: read the finite flag on the host now and raise :class:`NonFiniteLossError` before touching
     the weights. ``check=False`` never waits for the device: ``terms["finite"]`` (1.0 / 0.0) is left for
     the caller to read later (:func:`raise_if_non_finite`), and a non-finite step leaves the trained
-    weights and AdamW's state unchanged (fused AdamW's ``found_inf``, as AMP's GradScaler uses it).
+    weights and AdamW's state unchanged (fused AdamW's ``found_inf``, as AMP's GradScaler uses it); buffers
+    updated in the forward pass (PSA's running covariance) are not protected, so the run must still stop.
     Returns (loss terms, (lr, wd, ema)).
     """
     lr, wd, ema = schedules(cfg, step)
@@ -204,6 +213,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
     def save(step: int, finished: bool = False) -> None:
         raise_if_non_finite(pending, world, last, step)
         pending.clear()
+        _raise_if_weights_non_finite(model, step, last)  # finite gradients can still overflow a weight
         if rank == 0:
             payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "rng": rng_state(),
                        "config": to_dict(cfg), "signature": sig, "finished": finished}
@@ -248,8 +258,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
                 finite = terms.pop("finite")
                 if check_every > 1:  # clone: a CUDA graph's next replay overwrites its outputs
                     pending.append((done, finite, terms["loss"].detach().clone()))
-                    if len(pending) >= check_every or done % cfg.train.log_every == 0:
-                        raise_if_non_finite(pending, world, last, done)
+                    if len(pending) >= check_every or done % cfg.train.log_every == 0 or done == steps:
+                        raise_if_non_finite(pending, world, last, done)  # before a metrics row is written
                         pending.clear()
                 seen += len(batch[keys[0]]) * world
                 if rank == 0 and (done % cfg.train.log_every == 0 or done == steps):
