@@ -140,8 +140,11 @@ def test_cli_ablate_runs_the_chosen_variants(synth_v1, tmp_path, capsys):
             "--no-progress", *SMALL_RUN, "train.steps=2"]
     assert main(args) == 0
     results = json.loads((tmp_path / "comparison.json").read_text())
-    assert list(results["methods"]) == ["xjepa_l2", "ijepa"]
+    assert list(results["methods"]) == ["xjepa_l2", "xjepa_l2_prediction", "ijepa"]  # ijepa has no cross predictors
     assert results["methods"]["xjepa_l2"]["overrides"] == ["loss.psa=0", "loss.vicreg=0"]
+    assert results["methods"]["xjepa_l2_prediction"]["overrides"] == ["loss.psa=0", "loss.vicreg=0",
+                                                                     "model.embed_from=prediction"]
+    assert results["methods"]["xjepa_l2_prediction"]["directions"] != results["methods"]["xjepa_l2"]["directions"]
     assert load_config(tmp_path / "xjepa_l2" / "config.yaml").loss.psa == 0
     assert (tmp_path / "comparison.png").stat().st_size > 1000 and "| ijepa |" in capsys.readouterr().out
     assert main(["ablate", "--data", str(synth_v1), "--out", str(tmp_path), "--variants", "mae"]) == 2

@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="tiny_cpu", help="base preset or YAML path")
     p.add_argument("--variants", nargs="+", default=None, help="subset of: " + ", ".join(_ablation_names()))
     p.add_argument("overrides", nargs="*", help="key=value applied to every variant, e.g. train.steps=300")
+    p.add_argument("--no-prediction-rows", action="store_true", help="leave out the <variant>_prediction rows (each "
+                   "X-JEPA run re-evaluated with cross-modal queries through its predictors)")
     p.add_argument("--no-progress", action="store_true")
     demo = sub.add_parser("demo", help="the whole pipeline on the embedded default data (about 10 minutes)")
     demo.add_argument("--data", default="data", help="folder for the sample, the synthetic set and its store")
@@ -186,7 +188,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_ablate(args: argparse.Namespace) -> int:
-    from xjepa_kit.compare import ABLATIONS, comparison_table, run_variants
+    from xjepa_kit.compare import ABLATIONS, add_prediction_rows, comparison_table, run_variants, write_comparison
 
     names = args.variants or list(ABLATIONS)
     unknown = [n for n in names if n not in ABLATIONS]
@@ -194,6 +196,8 @@ def run_ablate(args: argparse.Namespace) -> int:
         raise XJepaError(f"unknown variant(s) {unknown}; choose from {list(ABLATIONS)}")
     results = run_variants({n: ABLATIONS[n] for n in names}, args.data, args.out, base=args.config,
                            overrides=args.overrides, progress=not args.no_progress)
+    if not args.no_prediction_rows and add_prediction_rows(results, args.out):
+        write_comparison(results, args.out)
     print(comparison_table(results))
     print(f"comparison written to {args.out}/comparison.md")
     return 0

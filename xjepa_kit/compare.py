@@ -96,6 +96,18 @@ def add_embedding_row(results: dict, name: str, trained: str, out: str | Path, e
     return report
 
 
+def add_prediction_rows(results: dict, out: str | Path) -> list[str]:
+    """After each X-JEPA run of ``results``, a row ``<name>_prediction``: the same run with cross-modal
+    queries through its predictors (``model.embed_from=prediction``); returns the added names."""
+    added = []
+    for name in list(results["methods"]):
+        model = load_config(Path(out) / name / "config.yaml").model
+        if model.method == "xjepa" and model.embed_from != "prediction":
+            add_embedding_row(results, f"{name}_prediction", name, out, "prediction")
+            added.append(f"{name}_prediction")
+    return added
+
+
 def comparison_table(results: dict, k: int | None = None) -> str:
     """Methods x directions table of F1@k, with pair recall@k for the cross-modal directions (in %)."""
     methods = results["methods"]

@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from xjepa_kit.compare import (ABLATIONS, DEMO_METHODS, add_embedding_row, comparison_table, run_variants,
+from xjepa_kit.compare import (ABLATIONS, DEMO_METHODS, add_prediction_rows, comparison_table, run_variants,
                                write_comparison)
 
 
@@ -40,7 +40,7 @@ def run_demo(data_dir: str | Path = "data", out: str | Path = "runs/demo", n: in
     budget = [f"train.steps={steps}", f"train.time_limit_s={60 * minutes_per_model:g}"]
     results = run_variants(variants, store, out, overrides=budget, progress=progress, log=log)
     log("== xjepa_prediction: the xjepa run, cross-modal queries through its predictors ==")
-    add_embedding_row(results, "xjepa_prediction", "xjepa", out, "prediction")
+    add_prediction_rows(results, out)
     write_comparison(results, out)
     plot_loss_curves({m: out / m for m in DEMO_METHODS if m != "random"}, out / "loss_curves.png")
     report = {"methods": {m: {"directions": r["directions"], "steps": r["steps"]} for m, r in results["methods"].items()},
