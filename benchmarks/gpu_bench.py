@@ -188,8 +188,13 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     report = {"device": name, "torch": torch.__version__, "config": args.config, "overrides": args.overrides,
               "peak_bf16_tflops": peak_tflops(name)}
-    variants = [(None, False, False)] + ([(None, False, True)] if args.checked else []) + \
-        ([(None, True, False)] + [(m, True, False) for m in args.compile_mode] if args.compile else [])
+    # Most wanted first, and the report rewritten after each run: a call that runs out of time keeps the rest.
+    variants = [(None, False, False)] + ([(m, True, False) for m in args.compile_mode] + [(None, True, False)]
+                                         if args.compile else []) + ([(None, False, True)] if args.checked else [])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report["embed"] = bench_embed(cfg, args.embed_batch, 10, device)
+    print(json.dumps(report["embed"]), flush=True)
     report["train"] = []
     for batch in args.batch:
         for mode, fixed, checked in variants:
@@ -198,19 +203,16 @@ def main() -> None:
                                 fixed, checked)
             except Exception as err:  # keep the other runs of this (scarce) device call
                 r = {"batch": batch, "compile": mode or "eager", "masks": "fixed" if fixed else "variable",
+                     "finite_check": "every step" if checked else "deferred",
                      "error": f"{type(err).__name__}: {str(err)[:2000]}"}
                 print(json.dumps(r), flush=True)
-                report["train"].append(r)
                 torch.cuda.empty_cache() if device.type == "cuda" else None
-                continue
-            if report["peak_bf16_tflops"]:
-                r["mfu"] = r["achieved_tflops"] / report["peak_bf16_tflops"]
+            else:
+                if report["peak_bf16_tflops"]:
+                    r["mfu"] = r["achieved_tflops"] / report["peak_bf16_tflops"]
+                print(json.dumps({k: v for k, v in r.items() if k != "params_m"}), flush=True)
             report["train"].append(r)
-            print(json.dumps({k: v for k, v in r.items() if k != "params_m"}), flush=True)
-    report["embed"] = bench_embed(cfg, args.embed_batch, 10, device)
-    print(json.dumps(report["embed"]), flush=True)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "gpu_bench.json").write_text(json.dumps(report, indent=1))
+            (out / "gpu_bench.json").write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
