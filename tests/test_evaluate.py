@@ -14,7 +14,7 @@ from xjepa_kit.config import load_config
 from xjepa_kit.data import BigEarthNetMM
 from xjepa_kit.embeddings import Embeddings, embed, load_model
 from xjepa_kit.evaluate import drop_self, evaluate_embeddings
-from xjepa_kit.train import train
+from xjepa_kit.train import shutdown_distributed, train
 
 
 
@@ -38,7 +38,7 @@ def _embed_worker(rank, world, port, checkpoint, root, out):
     emb = embed(checkpoint, BigEarthNetMM(root, split="test"), batch_size=5, num_workers=0)
     if rank == 0:
         emb.save(out)
-    torch.distributed.destroy_process_group()
+    shutdown_distributed()
 
 
 def test_embed_under_two_ranks_merges_in_order(small_checkpoint, synth_v1, tmp_path):

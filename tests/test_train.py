@@ -13,7 +13,7 @@ from xjepa_kit.cli import main
 from xjepa_kit.config import load_config
 from xjepa_kit.data import BigEarthNetMM, pack
 from xjepa_kit.errors import DataError
-from xjepa_kit.train import NonFiniteLossError, param_groups, schedules, train
+from xjepa_kit.train import NonFiniteLossError, param_groups, schedules, shutdown_distributed, train
 
 SMALL = ["model.encoder.embed_dim=48", "model.encoder.depth=2", "model.encoder.num_heads=2",
          "model.predictor.embed_dim=32", "model.predictor.depth=1", "model.predictor.num_heads=2",
@@ -107,7 +107,7 @@ def _ddp_worker(rank: int, world: int, port: int, root: str, out: str) -> None:
     cfg = _cfg(root, "train.steps=4", "data.batch_size=4")
     model = train(cfg, out, progress=False)
     torch.save(model.state_dict(), f"{out}/rank{rank}.pt")
-    torch.distributed.destroy_process_group()
+    shutdown_distributed()
 
 
 def test_ddp_two_cpu_processes_end_with_identical_weights(synth_v1, tmp_path):
@@ -174,7 +174,7 @@ def _ddp_skip_worker(rank: int, world: int, port: int, root: str, out: str) -> N
                       LOCAL_RANK=str(rank))
     model = train(_cfg(root, "train.steps=4", "data.batch_size=2", "data.on_error=skip"), out, progress=False)
     torch.save(model.state_dict(), f"{out}/rank{rank}.pt")
-    torch.distributed.destroy_process_group()
+    shutdown_distributed()
 
 
 def test_ddp_ranks_skip_an_all_bad_batch_together(tmp_path):

@@ -128,16 +128,15 @@ def run_data(args: argparse.Namespace) -> int:
 
 def run_pretrain(args: argparse.Namespace) -> int:
     from xjepa_kit.config import load_config
-    from xjepa_kit.train import train
+    from xjepa_kit.train import shutdown_distributed, train
 
     cfg = load_config(args.config, args.overrides)
+    finished = False
     try:
         train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+        finished = True
     finally:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        shutdown_distributed(wait=finished)  # after an error another rank may never reach a barrier
     print(f"run written to {args.out} (config.yaml, metrics.jsonl, last.pt)")
     return 0
 
@@ -150,11 +149,9 @@ def _refuse_existing(paths: list[Path], force: bool) -> None:
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    import torch.distributed as dist
-
     from xjepa_kit.config import config_from_dict
     from xjepa_kit.embeddings import embed, load_model
-    from xjepa_kit.train import setup_distributed
+    from xjepa_kit.train import setup_distributed, shutdown_distributed
     from xjepa_kit.train_data import build_dataset
 
     _refuse_existing([Path(args.out)], args.force)
@@ -164,8 +161,7 @@ def run_embed(args: argparse.Namespace) -> int:
     cfg.data.root = args.data
     emb = embed(model, build_dataset(cfg, split=args.split), args.batch_size, args.workers, device)
     emb.meta.update(meta)
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    shutdown_distributed()
     if len(emb):  # rank 0 (or a single process) holds the merged result
         emb.save(args.out)
         dims = ", ".join(f"{m} {v.shape}" for m, v in emb.vectors.items())

@@ -80,6 +80,15 @@ def setup_distributed() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
+def shutdown_distributed(wait: bool = True) -> None:
+    """Tear the process group down (no-op without one). ``wait``: a barrier first, so no rank closes its
+    connections while another still finishes a collective with it (gloo then aborts the process)."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        if wait:
+            torch_dist.barrier()
+        torch_dist.destroy_process_group()
+
+
 def batch_to_device(batch: dict, device: torch.device, keys: tuple[str, ...]) -> dict:
     out = {k: batch[k].to(device, non_blocking=True) for k in keys}
     if "masks" in batch:
