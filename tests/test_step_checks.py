@@ -93,7 +93,9 @@ def test_deferred_step_skips_a_non_finite_update_and_the_checked_step_raises():
 
 def test_raise_if_non_finite_names_the_first_bad_step_and_the_kept_checkpoint(tmp_path):
     ok, bad = torch.tensor(1.0), torch.tensor(0.0)
-    raise_if_non_finite([(4, ok, torch.tensor(0.5)), (5, ok, torch.tensor(0.4))], 1, None)  # all finite: silent
+    checked = [(4, ok, torch.tensor(0.5)), (5, ok, torch.tensor(0.4))]
+    raise_if_non_finite(checked, 1, None)  # all finite: silent, and the checked steps are forgotten
+    assert checked == []
     pending = [(4, ok, torch.tensor(0.5)), (5, bad, torch.tensor(float("nan"))), (6, bad, torch.tensor(1.0))]
     last = tmp_path / "last.pt"
     with pytest.raises(NonFiniteLossError, match=r"at step 5 \(loss nan\); stopped at step 6.*no checkpoint had "

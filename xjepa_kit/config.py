@@ -248,9 +248,9 @@ def validate(cfg: Config) -> None:
         value = getattr(getattr(cfg, section), key)
         if value not in choices:
             raise ConfigError(f"config key '{section}.{key}' must be one of {choices}, got {value!r}")
-    for key in ("log_every", "ckpt_every"):
-        if getattr(cfg.train, key) < (1 if key == "log_every" else 0):
-            raise ConfigError(f"config key 'train.{key}' must be at least {1 if key == 'log_every' else 0}")
+    for key, least in (("log_every", 1), ("ckpt_every", 0)):
+        if getattr(cfg.train, key) < least:
+            raise ConfigError(f"config key 'train.{key}' must be at least {least}")
     if cfg.train.check_finite_every < 0:
         raise ConfigError("config key 'train.check_finite_every' must be 0 (automatic) or a number of steps")
     m = cfg.model

@@ -114,7 +114,8 @@ def _finite_flag(loss: torch.Tensor, grad_norm: torch.Tensor) -> torch.Tensor:
 def raise_if_non_finite(pending: list[tuple[int, torch.Tensor, torch.Tensor]], world: int, last: Path | None,
                         now: int | None = None) -> None:
     """Read the finite flags of ``pending`` (step, flag, loss) on the host (one wait for the device) and raise
-    :class:`NonFiniteLossError` naming the first bad step on every rank if any rank had one."""
+    :class:`NonFiniteLossError` naming the first bad step on every rank if any rank had one; else empty
+    ``pending`` (those steps are checked)."""
     if not pending:
         return
     flags = torch.stack([f for _, f, _ in pending])
@@ -130,6 +131,7 @@ def raise_if_non_finite(pending: list[tuple[int, torch.Tensor, torch.Tensor]], w
             f"non-finite loss or gradients at step {step} (loss {float(loss.detach()):.4g}){late}, and nothing was "
             f"written after it: {kept}. Lower train.lr, raise train.warmup_steps, use train.precision=fp32, "
             "or run `xjepa data check`")
+    pending.clear()
 
 
 def _raise_if_weights_non_finite(model: nn.Module, step: int, last: Path | None) -> None:
@@ -221,7 +223,6 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
 
     def save(step: int, finished: bool = False) -> None:
         raise_if_non_finite(pending, world, last, step)
-        pending.clear()
         _raise_if_weights_non_finite(model, step, last)  # finite gradients can still overflow a weight
         if rank == 0:
             payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "rng": rng_state(),
@@ -269,7 +270,6 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
                     pending.append((done, finite, terms["loss"].detach().clone()))
                     if len(pending) >= check_every or done % cfg.train.log_every == 0 or done == steps:
                         raise_if_non_finite(pending, world, last, done)  # before a metrics row is written
-                        pending.clear()
                 seen += len(batch[keys[0]]) * world
                 if rank == 0 and (done % cfg.train.log_every == 0 or done == steps):
                     rate = seen / (time.perf_counter() - t0)
