@@ -14,7 +14,8 @@ each run reports how often one step waits for the GPU (``host_syncs_per_step``).
 
 ``--compile`` adds, per batch size, the eager step with fixed-shape masks (``mask.fixed_shapes``) and
 the ``torch.compile``'d step (static shapes; ``--compile-mode default reduce-overhead`` also times CUDA
-graphs), next to the eager step with I-JEPA's variable masks.
+graphs), next to the eager step with I-JEPA's variable masks. ``--eager-batch 64 1024`` then times the eager
+step alone at other batch sizes: the preset's own 64 per GPU (how host-bound eager is there) and a larger one.
 """
 
 from __future__ import annotations
@@ -177,6 +178,8 @@ def main() -> None:
                    "on the host every step (one wait for the GPU per step)")
     p.add_argument("--compile-mode", nargs="+", default=["default"],
                    choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"])
+    p.add_argument("--eager-batch", type=int, nargs="*", default=[],
+                   help="after the runs above, the eager step alone at these batch sizes (e.g. the preset's 64 per GPU)")
     p.add_argument("--embed-batch", type=int, default=512)
     p.add_argument("--profile", action="store_true", help="print the top GPU kernels of two steps")
     p.add_argument("--out", default=os.environ.get("OUT", "."))
@@ -196,23 +199,23 @@ def main() -> None:
     report["embed"] = bench_embed(cfg, args.embed_batch, 10, device)
     print(json.dumps(report["embed"]), flush=True)
     report["train"] = []
-    for batch in args.batch:
-        for mode, fixed, checked in variants:
-            try:
-                r = bench_train(cfg, batch, args.steps, args.warmup, device, mode, args.profile and mode != "reduce-overhead",
-                                fixed, checked)
-            except Exception as err:  # keep the other runs of this (scarce) device call
-                r = {"batch": batch, "compile": mode or "eager", "masks": "fixed" if fixed else "variable",
-                     "finite_check": "every step" if checked else "deferred",
-                     "error": f"{type(err).__name__}: {str(err)[:2000]}"}
-                print(json.dumps(r), flush=True)
-                torch.cuda.empty_cache() if device.type == "cuda" else None
-            else:
-                if report["peak_bf16_tflops"]:
-                    r["mfu"] = r["achieved_tflops"] / report["peak_bf16_tflops"]
-                print(json.dumps({k: v for k, v in r.items() if k != "params_m"}), flush=True)
-            report["train"].append(r)
-            (out / "gpu_bench.json").write_text(json.dumps(report, indent=1))
+    runs = [(b, v) for b in args.batch for v in variants] + [(b, (None, False, False)) for b in args.eager_batch]
+    for batch, (mode, fixed, checked) in runs:
+        try:
+            r = bench_train(cfg, batch, args.steps, args.warmup, device, mode, args.profile and mode != "reduce-overhead",
+                            fixed, checked)
+        except Exception as err:  # keep the other runs of this (scarce) device call
+            r = {"batch": batch, "compile": mode or "eager", "masks": "fixed" if fixed else "variable",
+                 "finite_check": "every step" if checked else "deferred",
+                 "error": f"{type(err).__name__}: {str(err)[:2000]}"}
+            print(json.dumps(r), flush=True)
+            torch.cuda.empty_cache() if device.type == "cuda" else None
+        else:
+            if report["peak_bf16_tflops"]:
+                r["mfu"] = r["achieved_tflops"] / report["peak_bf16_tflops"]
+            print(json.dumps({k: v for k, v in r.items() if k != "params_m"}), flush=True)
+        report["train"].append(r)
+        (out / "gpu_bench.json").write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

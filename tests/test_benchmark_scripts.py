@@ -15,6 +15,7 @@ def test_gpu_bench_runs_without_the_data_stack(tmp_path):
         "import sys, runpy\n"
         f"for m in {ABSENT_ON_DEVICE!r}: sys.modules[m] = None  # import of these now fails\n"
         "sys.argv = ['gpu_bench.py', '--config', 'tiny_cpu', '--batch', '2', '--steps', '1', '--warmup', '1', '--checked',\n"
+        "            '--eager-batch', '3',\n"
         f"            '--embed-batch', '2', '--out', {str(tmp_path)!r}, 'model.encoder.depth=1']\n"
         "runpy.run_path('benchmarks/gpu_bench.py', run_name='__main__')\n")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
@@ -23,6 +24,7 @@ def test_gpu_bench_runs_without_the_data_stack(tmp_path):
     report = json.loads((tmp_path / "gpu_bench.json").read_text())
     run = report["train"][0]
     assert run["pairs_per_s"] > 0 and run["flops_per_step"] > 1e8 and run["batch"] == 2
-    assert [r["finite_check"] for r in report["train"]] == ["deferred", "every step"]
+    assert [(r["batch"], r["finite_check"]) for r in report["train"]] == [(2, "deferred"), (2, "every step"),
+                                                                         (3, "deferred")]
     assert all("error" not in r for r in report["train"])
     assert set(report["embed"]["pairs_per_s_by_modality"]) == {"s1", "s2"}
