@@ -12,11 +12,12 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parents[1] / "notebooks"
 CHECK = "# NBVAL_CHECK_OUTPUT\n"
-PARAMS = '''# Parameters: change DATA_ROOT to your BigEarthNet (v1, v2/reBEN or BEN-14K) root or packed store.
+PARAMS = '''# Parameters: set DATA_ROOT to your BigEarthNet (v1, v2/reBEN) or BEN-14K root, or better its packed store
+# (`xjepa data pack ROOT --out STORE`: thousands of pairs/s); runs then go to a folder of their own.
 DATA_ROOT = None          # None: the embedded default (real sample + synthetic set)
 from xjepa_kit.notebook import settings, prepare_data
-S = settings()            # FAST mode when XJEPA_FAST=1 (tests); full mode otherwise
-print("FAST mode" if S.fast else "full mode", "| data:", S.data_dir.name, "| runs:", S.runs_dir.name)'''
+S = settings(DATA_ROOT)   # FAST mode when XJEPA_FAST=1 (tests); full mode otherwise
+print("FAST mode" if S.fast else "full mode", "| data:", S.dataset.name, "| runs:", S.runs_dir.name)'''
 
 
 def md(text: str):
@@ -51,11 +52,11 @@ the model must learn what they share."""),
         md("""## The synthetic set
 Written by `xjepa data synth` in the BigEarthNet v1 format: smooth land-cover regions, class spectra
 and backscatter with speckle, seasons and real UTM georeferencing across the ten BigEarthNet
-countries. The same reader reads it."""),
-        code("""synth = data.BigEarthNetMM(S.synthetic, normalize=False)
+countries. The same reader reads it. (With `DATA_ROOT` set, your data shows here instead.)"""),
+        code("""synth = data.open_dataset(S.browse, normalize=False)   # the synthetic root, or DATA_ROOT
 print(data.summarize(synth))"""),
         code("""viz.plot_pairs([synth[i] for i in range(3)]);"""),
-        md("""Label frequencies over the synthetic set (BigEarthNet is imbalanced too)."""),
+        md("""Label frequencies over that set (BigEarthNet is imbalanced too)."""),
         code("""import pandas as pd
 freq = pd.Series(data.label_frequencies(synth), index=data.LABELS)
 freq[freq > 0].sort_values().plot.barh(figsize=(7, 5), title="pairs per label");"""),
@@ -68,11 +69,11 @@ m.add_geojson(data.footprints_geojson(sample), layer_name="real sample")
 m"""),
         md("""## Fast loading
 `xjepa data pack` converts a dataset once into memory-mapped arrays: the same samples, thousands of
-pairs per second. Training and the later notebooks read the packed store."""),
-        code("""store = data.PackedPairs(S.store, split="train")
-ref = data.BigEarthNetMM(S.synthetic, split="train")
-a, b = ref[0], store[0]
-print(len(store), "pairs; same sample:", a["id"] == b["id"], "| max |diff| S2:", float((a["s2"] - b["s2"]).abs().max()))"""),
+pairs per second. Training and the later notebooks read the packed store (or `DATA_ROOT`)."""),
+        code("""if S.user_data is None:   # the synthetic set read both ways: the same samples
+    store, ref = data.PackedPairs(S.store, split="train"), data.BigEarthNetMM(S.synthetic, split="train")
+    a, b = ref[0], store[0]
+    print(len(store), "pairs; same sample:", a["id"] == b["id"], "| max |diff| S2:", float((a["s2"] - b["s2"]).abs().max()))"""),
     ],
     "02_pretrain.ipynb": [
         md("""# 2 · Pretraining X-JEPA
@@ -84,7 +85,7 @@ the encoders. Loss = L2 + λ·PSA (a Mahalanobis distance in the targets' own ge
         code(PARAMS),
         code("""from xjepa_kit.config import load_config, save_config, to_dict
 prepare_data(S)
-cfg = load_config("tiny_cpu", [f"data.root={S.store}", f"train.steps={S.steps}", *S.overrides])
+cfg = load_config("tiny_cpu", [f"data.root={S.dataset}", f"train.steps={S.steps}", *S.overrides])
 print(cfg.model.encoder, cfg.model.predictor, cfg.loss, sep="\\n")"""),
         md("""Parameters per part (target encoders are EMA copies: not trained by gradient)."""),
         code("""from xjepa_kit.models import build_model, count_parameters
@@ -128,7 +129,7 @@ from xjepa_kit.config import load_config
 from xjepa_kit.models import build_model
 import torch
 ckpt = ensure_trained(S, "xjepa", progress=False)
-val = data.PackedPairs(S.store, split="val")
+val = data.open_dataset(S.dataset, split="val")
 after = embed(ckpt, val, num_workers=0)
 torch.manual_seed(0)
 untrained = build_model(load_config(ckpt.parent / "config.yaml"))
@@ -159,10 +160,10 @@ from xjepa_kit.evaluate import evaluate, markdown_table
 from IPython.display import Markdown
 ckpt = ensure_trained(S, "xjepa", progress=False)
 random_ckpt = ensure_trained(S, "random", ["model.method=random"], progress=False)
-reports = {"X-JEPA": evaluate(ckpt, S.store, ks=(10,), num_workers=0),
+reports = {"X-JEPA": evaluate(ckpt, S.dataset, ks=(10,), num_workers=0),
            # cross-modal queries through the predictors, P(s1->s2) / P(s2->s1) (model.embed_from=prediction)
-           "X-JEPA, prediction read-out": evaluate(ckpt, S.store, ks=(10,), num_workers=0, embed_from="prediction"),
-           "untrained": evaluate(random_ckpt, S.store, ks=(10,), num_workers=0)}
+           "X-JEPA, prediction read-out": evaluate(ckpt, S.dataset, ks=(10,), num_workers=0, embed_from="prediction"),
+           "untrained": evaluate(random_ckpt, S.dataset, ks=(10,), num_workers=0)}
 Markdown("\\n\\n".join(f"**{n}**\\n\\n" + markdown_table(r) for n, r in reports.items()))"""),
         md("""## The explorer
 Pick a query (list, or click a footprint on the map), a direction and K. The query and its top-K are
@@ -171,10 +172,10 @@ their true bounds. (Interactive in JupyterLab; the static table below shows the 
         code("""from xjepa_kit import data
 from xjepa_kit.embeddings import embed
 from xjepa_kit.explorer import RetrievalExplorer
-val = data.PackedPairs(S.store, split="val", normalize=False)
-test = data.PackedPairs(S.store, split="test", normalize=False)
-ex = RetrievalExplorer(embed(ckpt, data.PackedPairs(S.store, split="val"), num_workers=0), val,
-                       archive_embeddings=embed(ckpt, data.PackedPairs(S.store, split="test"), num_workers=0),
+val = data.open_dataset(S.dataset, split="val", normalize=False)
+test = data.open_dataset(S.dataset, split="test", normalize=False)
+ex = RetrievalExplorer(embed(ckpt, data.open_dataset(S.dataset, split="val"), num_workers=0), val,
+                       archive_embeddings=embed(ckpt, data.open_dataset(S.dataset, split="test"), num_workers=0),
                        archive_dataset=test, k=5, direction="s1->s2")
 ex"""),
         code("""import pandas as pd
@@ -201,11 +202,12 @@ shared queries. (FAST mode runs a subset for a few steps.)"""),
         code("""from xjepa_kit.compare import ABLATIONS, run_variants, comparison_table
 prepare_data(S)
 names = ["random", "contrastive", "xjepa_l2", "xjepa"] if S.fast else list(ABLATIONS)
-results = run_variants({n: ABLATIONS[n] for n in names}, S.store, S.runs_dir / "ablations",
+results = run_variants({n: ABLATIONS[n] for n in names}, S.dataset, S.runs_dir / "ablations",
                        overrides=[f"train.steps={S.steps}", *S.overrides], ks=(10,), progress=False)"""),
         md("""X-JEPA can also be read out through its predictors (`model.embed_from=prediction`): an S1 query is
 embedded by P(s1→s2) into S2's target space and compared with S2 items there, and back. Each
-`<variant>_prediction` row re-evaluates an X-JEPA run that way (no training); same-modal rows are unchanged.
+`<variant>_prediction` row re-evaluates an X-JEPA run that way (no training); its same-modal rows compare
+layer-normalised target tokens (the predictors' target space), so they differ from the plain read-out only slightly.
 Without VICReg nothing ties the two encoders' own spaces together, so `xjepa_l2`'s plain read-out stays
 near the untrained encoders cross-modally while its prediction read-out does not."""),
         code("""from xjepa_kit.compare import add_prediction_rows, write_comparison
@@ -229,13 +231,23 @@ the spread between training seeds here. The paper-scale comparison needs `ben14k
 
 
 def strip_widget_state() -> None:
-    """Drop saved widget state (large, and useless outside a live kernel) from every notebook."""
+    """Drop saved widget state (large, and useless outside a live kernel) from every notebook, and progress-bar
+    widgets whole: their stored text is the bar as first drawn (0 %); training prints its own summary line."""
+    import re
+
     for path in sorted(HERE.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         nb.metadata.pop("widgets", None)
         for cell in nb.cells:
+            outputs = []
             for out in cell.get("outputs", []):
-                out.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
+                data = out.get("data", {})
+                if data.pop("application/vnd.jupyter.widget-view+json", None) is not None and \
+                        re.search(r"\d+%\|", str(data.get("text/plain", ""))):
+                    continue
+                outputs.append(out)
+            if "outputs" in cell:
+                cell.outputs = outputs
         nbformat.write(nb, path)
         print(f"{path.name}: {path.stat().st_size / 1e6:.2f} MB")
 

@@ -37,7 +37,7 @@ def main() -> None:
     p.add_argument("--query", type=int, default=0)
     args = p.parse_args()
     if args.checkpoint is None:
-        s = settings(Path(__file__).resolve().parents[1])
+        s = settings(root=Path(__file__).resolve().parents[1])
         args.checkpoint, args.data = ensure_trained(s, "xjepa", progress=False), s.store
     val = data.open_dataset(args.data, split="val")
     emb = embed(args.checkpoint, val, num_workers=0)

@@ -58,3 +58,15 @@ def test_mismatched_pair_is_reported(small_v1):
     meta.write_text(meta.read_text().replace(ds.index.at[0, "s2_name"], ds.index.at[1, "s2_name"]))
     report = check(small_v1)
     assert report.counts() == {"mismatch": 1}, report.summary()
+
+
+def test_a_real_pair_without_its_s1_json_is_still_paired_by_the_official_table(sample_root, tmp_path):
+    root = shutil.copytree(sample_root, tmp_path / "sample")
+    ds = BigEarthNetMM(root)
+    s2_name, s1_name = ds.index.at[2, "s2_name"], ds.index.at[2, "s1_name"]
+    meta = ds.layout.s1_dir / s1_name / f"{s1_name}_labels_metadata.json"
+    meta.unlink()
+    again = BigEarthNetMM(root)  # TU Berlin's table (bigearthnet-common) pairs what the S1 JSON no longer says
+    assert len(again) == 6 and again.index.set_index("s2_name").at[s2_name, "s1_name"] == s1_name
+    report = check(root)
+    assert [(p.kind, p.path) for p in report.problems] == [("unreadable", str(meta))]

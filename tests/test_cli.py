@@ -30,3 +30,15 @@ def test_user_errors_are_one_line_without_traceback(tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert res.stderr.count("\n") == 1 and "missing" in res.stderr
 
+
+def test_an_error_in_a_loader_worker_is_still_one_line(small_v1, tmp_path):
+    band = next(small_v1.rglob("*_B8A.tif"))
+    band.unlink()
+    cmd = [sys.executable, "-m", "xjepa_kit", "data", "pack", str(small_v1), "--out", str(tmp_path / "s"),
+           "--workers", "2"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr and "worker" not in res.stderr
+    errors = [line for line in res.stderr.splitlines() if line.startswith("xjepa:")]  # the rest: tqdm's bar
+    assert len(errors) == 1 and band.name in errors[0] and "file is missing" in errors[0], res.stderr
+    assert not (tmp_path / "s").exists()  # nothing half-written
+

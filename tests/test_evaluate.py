@@ -10,6 +10,7 @@ import torch
 
 from helpers import SMALL_RUN
 from xjepa_kit.cli import main
+from xjepa_kit.compare import add_prediction_rows
 from xjepa_kit.config import load_config
 from xjepa_kit.data import BigEarthNetMM
 from xjepa_kit.embeddings import Embeddings, embed, load_model
@@ -146,6 +147,8 @@ def test_cli_ablate_runs_the_chosen_variants(synth_v1, tmp_path, capsys):
                                                                      "model.embed_from=prediction"]
     assert results["methods"]["xjepa_l2_prediction"]["directions"] != results["methods"]["xjepa_l2"]["directions"]
     assert load_config(tmp_path / "xjepa_l2" / "config.yaml").loss.psa == 0
+    assert add_prediction_rows(results, tmp_path) == []  # a second call (a notebook cell run twice) adds nothing
+    assert list(results["methods"]) == ["xjepa_l2", "xjepa_l2_prediction", "ijepa"]
     assert (tmp_path / "comparison.png").stat().st_size > 1000 and "| ijepa |" in capsys.readouterr().out
     assert main(["ablate", "--data", str(synth_v1), "--out", str(tmp_path), "--variants", "mae"]) == 2
 

@@ -61,6 +61,19 @@ def test_split_names_and_split_file(synth_v1, synth_v2, tmp_path):
         BigEarthNetMM(synth_v1, split="holdout")
 
 
+def test_split_file_with_other_header_names_or_a_bad_split(synth_v1, tmp_path):
+    chosen = BigEarthNetMM(synth_v1).index.iloc[[3, 5, 8]].copy()
+    chosen["split"] = ["train", "validation", "test"]
+    chosen.to_csv(tmp_path / "renamed.csv", index=False, header=["s2_patch", "s1_patch", "split"])
+    sub = BigEarthNetMM(synth_v1, split_file=tmp_path / "renamed.csv")  # its header row is not a pair
+    assert list(sub.index["s2_name"]) == list(chosen["s2_name"]) and list(sub.index["split"]) == ["train", "val", "test"]
+    for bad, shown in (("holdout", "'holdout'"), ("", "nan")):
+        chosen["split"] = ["train", bad, "test"]
+        chosen.to_csv(tmp_path / "bad.csv", index=False)
+        with pytest.raises(DataError, match=rf"bad.csv: row 2: split {shown} is not train, val"):
+            BigEarthNetMM(synth_v1, split_file=tmp_path / "bad.csv")
+
+
 def test_band_options_and_physical_units(synth_v1):
     s12 = BigEarthNetMM(synth_v1, s2_bands=12, normalize=False)[0]
     s10 = BigEarthNetMM(synth_v1, normalize=False)[0]
@@ -98,6 +111,47 @@ def test_bad_files_raise_one_clear_error_naming_the_file(small_v1, how, pattern)
         ds[0]
     assert path.name in str(err.value)
     assert ds[1]["s2"].shape == (10, 120, 120)  # other pairs still read
+
+
+def test_a_geotiff_without_crs_is_named_by_the_reader_and_by_check(small_v1):
+    from xjepa_kit.data import check
+
+    ds = BigEarthNetMM(small_v1)
+    path = ds.s2_paths(2)["B02"]
+    with rasterio.open(path) as src:
+        arr, profile = src.read(), src.profile
+    profile.pop("crs"), profile.pop("transform")
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(arr)
+    with pytest.raises(DataError, match=rf"{path.name}: GeoTIFF without a CRS"):
+        ds[2]
+    with pytest.raises(DataError, match=rf"{path.name}: GeoTIFF without a CRS"):
+        ds.bounds_of(2)
+    report = check(small_v1)
+    assert [(p.kind, p.path) for p in report.problems] == [("georef", str(path))]
+
+
+def test_stray_files_do_not_decide_the_layout(small_v1, tmp_path):
+    b14 = to_ben14k(small_v1, tmp_path / "b14")
+    for root in (small_v1, b14):
+        s2_dir = root / "BigEarthNet-v1.0" if root == small_v1 else root / "BigEarthNet-S2"
+        for k in range(30):  # so many that one of them comes first in the folder listing (README.md, checksums ...)
+            (s2_dir / f"{k:02d}_README.md").write_text("x")
+    assert BigEarthNetMM(small_v1).layout.kind == "v1" and BigEarthNetMM(b14).layout.kind == "ben14k"
+    assert len(BigEarthNetMM(b14)) == len(BigEarthNetMM(small_v1)) == 6
+
+
+def test_ben14k_file_of_the_wrong_size_is_refused_not_resampled(small_v1, tmp_path):
+    from helpers import write_multiband
+
+    ds = BigEarthNetMM(to_ben14k(small_v1, tmp_path / "b14"))
+    path = ds.multiband_path(ds.index.at[0, "s2_name"])
+    with rasterio.open(path) as src:
+        crs, transform = src.crs, src.transform
+    write_multiband(path, np.ones((12, 100, 100), np.uint16), crs, transform, None)
+    with pytest.raises(DataError, match=rf"{path.name}: shape \(12, 100, 100\), expected 120 x 120"):
+        ds[0]
+    assert ds[1]["s2"].shape == (10, 120, 120)
 
 
 def test_wrong_shape_and_unknown_label(small_v1):

@@ -206,6 +206,15 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def user_message(err: Exception) -> str:
+    """The error's own message; for one re-raised by a DataLoader worker ("Caught DataError in DataLoader worker
+    process 0. Original Traceback ..."), the message at the end of the worker's traceback."""
+    text, name = str(err), type(err).__name__
+    if text.startswith("Caught ") and "Original Traceback" in text and f"{name}: " in text:
+        return text[text.rfind(f"{name}: ") + len(name) + 2:].strip()
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -222,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "demo":
             return run_demo(args)
     except XJepaError as err:
-        print(f"xjepa: error: {err}", file=sys.stderr)
+        print(f"xjepa: error: {user_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("xjepa: interrupted", file=sys.stderr)

@@ -89,7 +89,8 @@ def add_embedding_row(results: dict, name: str, trained: str, out: str | Path, e
     ``model.embed_from`` (no training; e.g. ``prediction`` for X-JEPA's predicted cross-modal queries)."""
     base = results["methods"][trained]
     report = evaluate(Path(out) / trained / "last.pt", results["data"], ks=base["ks"], embed_from=embed_from)
-    report.update({"overrides": [*base.get("overrides", []), f"model.embed_from={embed_from}"], "steps": base["steps"]})
+    report.update({"overrides": [*base.get("overrides", []), f"model.embed_from={embed_from}"], "steps": base["steps"],
+                   "reevaluates": trained})
     rows = list(results["methods"].items())
     at = [n for n, _ in rows].index(trained) + 1  # the new row follows the run it re-evaluates
     results["methods"] = dict(rows[:at] + [(name, report)] + rows[at:])
@@ -98,9 +99,16 @@ def add_embedding_row(results: dict, name: str, trained: str, out: str | Path, e
 
 def add_prediction_rows(results: dict, out: str | Path) -> list[str]:
     """After each X-JEPA run of ``results``, a row ``<name>_prediction``: the same run with cross-modal
-    queries through its predictors (``model.embed_from=prediction``); returns the added names."""
+    queries through its predictors (``model.embed_from=prediction``); returns the added names.
+
+    Idempotent: rows that re-evaluate a run or have no run folder under ``out``, and runs that already have
+    their ``_prediction`` row, are skipped.
+    """
     added = []
-    for name in list(results["methods"]):
+    for name, report in list(results["methods"].items()):
+        if "reevaluates" in report or f"{name}_prediction" in results["methods"] or \
+                not (Path(out) / name / "config.yaml").exists():
+            continue
         model = load_config(Path(out) / name / "config.yaml").model
         if model.method == "xjepa" and model.embed_from != "prediction":
             add_embedding_row(results, f"{name}_prediction", name, out, "prediction")

@@ -110,7 +110,8 @@ class BigEarthNetMM(Dataset):
         if n_bad:
             self.nonfinite_filled += n_bad
             log.warning("%s: %d non-finite S1 values replaced by the band mean", row["s1_name"], n_bad)
-        return {"s1": s1, "s2": s2, "labels": self.labels_of(i), "bounds": geotiff.bounds_wgs84(geo),
+        source = self.multiband_path(row["s2_name"]) if self.layout.kind == "ben14k" else self.s2_paths(i)["B02"]
+        return {"s1": s1, "s2": s2, "labels": self.labels_of(i), "bounds": geotiff.bounds_wgs84(geo, source),
                 "crs": geo[0].to_string() if geo[0] is not None else ""}
 
     def _read_multiband(self, s2_name: str, s1_name: str) -> tuple[np.ndarray, np.ndarray, object]:
@@ -119,6 +120,10 @@ class BigEarthNetMM(Dataset):
         s2 = geotiff.order_multiband(arr2, desc2, self.s2_band_names, S2_BANDS_12, p2)
         arr1, desc1, _ = geotiff.read_multiband(p1)
         s1 = geotiff.order_multiband(arr1, desc1, S1_BANDS, S1_BANDS, p1)
+        for path, arr in ((p2, arr2), (p1, arr1)):  # BEN-14K copies hold every band on the 120 x 120 grid
+            if arr.shape[-2:] != (geotiff.PATCH_PX, geotiff.PATCH_PX):
+                raise DataError(f"{path}: shape {arr.shape}, expected {geotiff.PATCH_PX} x {geotiff.PATCH_PX} pixels per "
+                                "band; re-export this patch (`xjepa data check` lists every such file)")
         return resample_bilinear(s2.astype(np.float32)), resample_bilinear(s1.astype(np.float32)), geo
 
     def bounds_of(self, i: int) -> geotiff.Bounds:
@@ -133,7 +138,7 @@ class BigEarthNetMM(Dataset):
                     geo = (src.crs, src.bounds)
             except rasterio.errors.RasterioError as err:
                 raise DataError(f"{path}: unreadable GeoTIFF ({err})") from None
-        return geotiff.bounds_wgs84(geo)
+        return geotiff.bounds_wgs84(geo, path)
 
     def labels_of(self, i: int) -> np.ndarray:
         """Multi-hot labels [19] of pair ``i`` (read from the JSON or the parquet metadata)."""

@@ -18,7 +18,7 @@ from xjepa_kit.errors import DataError
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding: ``kind`` is missing, unreadable, shape, dtype, nonfinite, label, unpaired or mismatch."""
+    """One finding: ``kind`` is missing, unreadable, shape, dtype, georef, nonfinite, label, unpaired or mismatch."""
 
     kind: str
     path: str
@@ -61,10 +61,12 @@ def _check_tif(path: Path, shape: tuple[int, ...], dtype: str, report: CheckRepo
         return
     try:
         with rasterio.open(path) as src:
-            arr = src.read()
+            arr, crs = src.read(), src.crs
     except RasterioError as err:
         report.problems.append(Problem("unreadable", str(path), f"unreadable or truncated GeoTIFF ({err})"))
         return
+    if crs is None:
+        report.problems.append(Problem("georef", str(path), "no CRS: the patch cannot be placed on the map"))
     if arr.shape[0] == 1 and len(shape) == 2:
         arr = arr[0]
     if arr.shape != shape:

@@ -88,11 +88,12 @@ def order_multiband(arr: np.ndarray, descriptions: tuple[str | None, ...], wante
     return arr[order]
 
 
-def bounds_wgs84(geo: object) -> Bounds:
-    """(west, south, east, north) in EPSG:4326 of a (crs, bounds) pair."""
+def bounds_wgs84(geo: object, source: object = "GeoTIFF") -> Bounds:
+    """(west, south, east, north) in EPSG:4326 of a (crs, bounds) pair read from ``source`` (named in errors)."""
     crs, b = geo
     if crs is None:
-        raise DataError("GeoTIFF without a CRS: cannot place the patch on the map")
+        raise DataError(f"{source}: GeoTIFF without a CRS, so the patch cannot be placed on the map; "
+                        "re-download it or restore its georeferencing (`xjepa data check` lists every such file)")
     return tuple(float(v) for v in transform_bounds(crs, "EPSG:4326", *b))  # type: ignore[return-value]
 
 

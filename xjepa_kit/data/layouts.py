@@ -11,6 +11,7 @@ Layouts (DESIGN 3.1-3.3):
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from xjepa_kit.data.naming import canonical_split, is_s1_name, is_s2_name
-from xjepa_kit.errors import DataError
+from xjepa_kit.errors import DataError, XJepaError
 
 V1_S2_DIRS = ("BigEarthNet-v1.0", "BigEarthNet-S2-v1.0", "BigEarthNet-S2-Example", "BigEarthNet-S2")
 V1_S1_DIRS = ("BigEarthNet-S1-v1.0", "BigEarthNet-S1-Example", "BigEarthNet-S1")
@@ -37,12 +38,16 @@ class Layout:
     s1_dir: Path
 
 
-def _first_entry(d: Path) -> os.DirEntry | None:
+def _subfolders(d: Path, limit: int = 50) -> list[os.DirEntry]:
+    """Up to ``limit`` visible sub-folders of ``d``; stray files (README.md, checksums, .DS_Store) are skipped."""
+    out: list[os.DirEntry] = []
     with os.scandir(d) as it:
         for e in it:
-            if not e.name.startswith("."):
-                return e
-    return None
+            if not e.name.startswith(".") and e.is_dir():
+                out.append(e)
+                if len(out) >= limit:
+                    break
+    return out
 
 
 def detect_layout(root: str | Path, version: str = "auto") -> Layout:
@@ -60,17 +65,20 @@ def detect_layout(root: str | Path, version: str = "auto") -> Layout:
         if version not in ("v1", "v2", "ben14k"):
             raise DataError(f"version must be auto, v1, v2 or ben14k, got {version!r}")
         return Layout(version, root, s2, s1)
-    first = _first_entry(s2)
-    if first is None:
-        raise DataError(f"{s2}: the Sentinel-2 folder is empty")
-    if first.name in SPLIT_DIRS and (root / "metadata.parquet").exists():
+    folders = _subfolders(s2)
+    if not folders:
+        raise DataError(f"{s2}: the Sentinel-2 folder holds no patch or split folders")
+    if any(e.name in SPLIT_DIRS for e in folders) and (root / "metadata.parquet").exists():
         return Layout("ben14k", root, s2, s1)
-    if is_s2_name(first.name) and any(n.endswith(".json") for n in os.listdir(first.path)):
+    if any(is_s2_name(e.name) and any(n.endswith(".json") for n in os.listdir(e.path)) for e in folders):
         return Layout("v1", root, s2, s1)
     if (root / "metadata.parquet").exists():
         return Layout("v2", root, s2, s1)
     raise DataError(f"{root}: cannot tell the layout (v1 patch folders with JSON, or a v2/BEN-14K "
                     "folder with metadata.parquet); pass version='v1'|'v2'|'ben14k'")
+
+
+TABLE_FIRST_ABOVE = 2000  # S2 patches; below this, reading the S1 JSON files is faster than the official table
 
 
 def read_split_file(path: str | Path) -> pd.DataFrame:
@@ -85,33 +93,80 @@ def read_split_file(path: str | Path) -> pd.DataFrame:
             raise DataError(f"{path}: a split file needs the columns s2_name,s1_name,split")
         df = df.iloc[:, :3]
         df.columns = ["s2_name", "s1_name", "split"]
-    df["split"] = [canonical_split(s) for s in df["split"]]
+        if len(df) and not is_s2_name(str(df.at[0, "s2_name"])) and not _is_split(df.at[0, "split"]):
+            df = df.iloc[1:]  # a header row with other column names (s2_patch,s1_patch,split ...)
+    df["split"] = splits_of(df["split"], path)
     return df[["s2_name", "s1_name", "split"]].reset_index(drop=True)
 
 
-def _v1_official_pairs(s2_names: list[str], s1_names: set[str], s1_dir: Path) -> dict[str, str]:
-    """S2 -> S1 partner: TU Berlin's official mapping first, then the S1 JSON files."""
-    pairs: dict[str, str] = {}
+def _is_split(value) -> bool:
     try:
-        from bigearthnet_common.base import get_complete_s2_to_s1_patch_name_mapping
+        return canonical_split(value) is not None
+    except XJepaError:
+        return False
 
-        official = get_complete_s2_to_s1_patch_name_mapping()
-        for n in s2_names:
-            if official.get(n) in s1_names:
-                pairs[n] = official[n]
-    except ImportError:  # pragma: no cover - bigearthnet-common is a dependency
-        pass
-    if len(pairs) < len(s2_names):
-        wanted = set(s2_names) - set(pairs)
-        for s1 in sorted(s1_names - set(pairs.values())):
-            meta = s1_dir / s1 / f"{s1}_labels_metadata.json"
-            try:
-                partner = json.loads(meta.read_text()).get("corresponding_s2_patch")
-            except (OSError, ValueError):
-                continue
-            if partner in wanted:
-                pairs[partner] = s1
+
+def splits_of(values, source: Path, allow_missing: bool = False) -> list[str | None]:
+    """Canonical split names (train/val/test) of a column read from ``source``; one error naming the file
+    and the first bad row. Empty cells are errors unless ``allow_missing`` (they become None: in no split)."""
+    out = []
+    for row, value in enumerate(values):
+        if allow_missing and (value is None or (isinstance(value, float) and value != value)):
+            out.append(None)
+            continue
+        if not _is_split(value):
+            raise DataError(f"{source}: row {row + 1}: split {value!r} is not train, val (or validation) or test; "
+                            "fix that row or leave the pair out")
+        out.append(canonical_split(value))
+    return out
+
+
+def _v1_official_pairs(s2_names: list[str], s1_names: set[str], s1_dir: Path) -> dict[str, str]:
+    """S2 -> S1 partner from the S1 JSON files' ``corresponding_s2_patch`` and TU Berlin's official table.
+
+    Large roots read the table first (3 s for all 590,326 pairs, against minutes of JSON reading); small ones
+    read their few JSON files first and consult the table only for patches left unpaired (e.g. a missing JSON).
+    """
+    pairs: dict[str, str] = {}
+
+    def from_table() -> None:
+        official = _official_s2_to_s1()
+        pairs.update({n: official[n] for n in s2_names if n not in pairs and official.get(n) in s1_names})
+
+    if len(s2_names) > TABLE_FIRST_ABOVE:
+        from_table()
+    wanted = set(s2_names) - set(pairs)
+    for s1 in sorted(s1_names - set(pairs.values())) if wanted else ():
+        meta = s1_dir / s1 / f"{s1}_labels_metadata.json"
+        try:
+            partner = json.loads(meta.read_text()).get("corresponding_s2_patch")
+        except (OSError, ValueError):
+            continue
+        if partner in wanted:
+            pairs[partner] = s1
+    if len(pairs) < len(s2_names) and len(s2_names) <= TABLE_FIRST_ABOVE:
+        from_table()
     return pairs
+
+
+@functools.lru_cache(maxsize=1)
+def _official_s2_to_s1() -> dict[str, str]:
+    """TU Berlin's S2 -> S1 patch-name table of all 590,326 v1 pairs, read from the file bigearthnet-common ships
+    (``s1_s2_name_country_season.csv.bz2``; its ``base`` module wraps it but fails to import with current
+    fastcore releases, e.g. 2.2.41)."""
+    import bz2
+    from importlib import resources
+
+    out: dict[str, str] = {}
+    with resources.files("bigearthnet_common").joinpath("s1_s2_name_country_season.csv.bz2").open("rb") as fh:
+        lines = bz2.open(fh, "rt")
+        if next(lines).split(",")[:2] != ["s1_name", "s2_name"]:
+            raise DataError("bigearthnet-common's s1_s2_name_country_season.csv.bz2 changed its columns; "
+                            "report this to xjepa-kit")
+        for line in lines:
+            s1, s2 = line.split(",", 2)[:2]
+            out[s2] = s1
+    return out
 
 
 def _official_split_of(names: list[str]) -> list[str | None]:
@@ -145,7 +200,7 @@ def build_index(layout: Layout, split_file: str | Path | None = None) -> pd.Data
     elif meta is not None:
         split = meta["split"] if "split" in meta.columns else None
         df = pd.DataFrame({"s2_name": meta["patch_id"].astype(str), "s1_name": meta["s1_name"].astype(str),
-                           "split": [canonical_split(s) for s in split] if split is not None else None})
+                           "split": splits_of(split, mp, allow_missing=True) if split is not None else None})
     else:
         s2_names = sorted(n for n in os.listdir(layout.s2_dir) if is_s2_name(n))
         s1_names = {n for n in os.listdir(layout.s1_dir) if is_s1_name(n)}
