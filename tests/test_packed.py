@@ -114,3 +114,26 @@ def test_row_writer_makes_a_loadable_npy_and_checks_rows(tmp_path):
     with pytest.raises(DataError, match="wrote 1 of 2 rows"):
         with _NpyWriter(tmp_path / "c.npy", np.float32, (2, 2, 4, 4)) as w:
             w.append(rows[0], "row0")
+
+
+def test_a_ten_band_ben14k_copy_checks_packs_and_reads(small_v1, tmp_path):
+    import rasterio
+    from helpers import to_ben14k, write_multiband
+
+    from xjepa_kit.data import check
+    from xjepa_kit.data.bands import S2_BANDS_10, S2_BANDS_12
+
+    root = to_ben14k(small_v1, tmp_path / "b14")
+    for path in (root / "BigEarthNet-S2").rglob("*.tif"):  # keep the 10 default bands, with descriptions
+        with rasterio.open(path) as src:
+            arr, crs, transform = src.read(), src.crs, src.transform
+        write_multiband(path, arr[[S2_BANDS_12.index(b) for b in S2_BANDS_10]], crs, transform, S2_BANDS_10)
+    assert check(root).ok, check(root).summary()
+    store = pack(root, tmp_path / "store", workers=0, progress=False)
+    assert json.loads((store / "meta.json").read_text())["s2_bands"] == list(S2_BANDS_10)
+    ref, packed = BigEarthNetMM(root), PackedPairs(store)
+    assert torch.allclose(ref[3]["s2"], packed[3]["s2"], atol=1e-6) and ref[3]["id"] == packed[3]["id"]
+    with pytest.raises(DataError, match=r"10-band copy, without B01, B09; read it with s2_bands=10"):
+        PackedPairs(store, s2_bands=12)
+    with pytest.raises(DataError, match=r"B01, B09 missing"):
+        BigEarthNetMM(root, s2_bands=12)[0]

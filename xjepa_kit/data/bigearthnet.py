@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from xjepa_kit.data import geotiff
-from xjepa_kit.data.bands import S1_BANDS, S2_BANDS_12, fill_nonfinite, normalize, resample_bilinear
+from xjepa_kit.data.bands import S1_BANDS, S2_BANDS_10, S2_BANDS_12, fill_nonfinite, normalize, resample_bilinear
 from xjepa_kit.data.bands import s2_bands as s2_band_list
 from xjepa_kit.data.labels import to_multihot
 from xjepa_kit.data.layouts import Layout, build_index, detect_layout
@@ -117,7 +117,8 @@ class BigEarthNetMM(Dataset):
     def _read_multiband(self, s2_name: str, s1_name: str) -> tuple[np.ndarray, np.ndarray, object]:
         p2, p1 = self.multiband_path(s2_name), self.multiband_path(s1_name)
         arr2, desc2, geo = geotiff.read_multiband(p2)
-        s2 = geotiff.order_multiband(arr2, desc2, self.s2_band_names, S2_BANDS_12, p2)
+        default = S2_BANDS_10 if arr2.shape[0] == len(S2_BANDS_10) else S2_BANDS_12  # order of undescribed bands
+        s2 = geotiff.order_multiband(arr2, desc2, self.s2_band_names, default, p2)
         arr1, desc1, _ = geotiff.read_multiband(p1)
         s1 = geotiff.order_multiband(arr1, desc1, S1_BANDS, S1_BANDS, p1)
         for path, arr in ((p2, arr2), (p1, arr1)):  # BEN-14K copies hold every band on the 120 x 120 grid

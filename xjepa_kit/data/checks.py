@@ -91,11 +91,19 @@ def check(root: str | Path, version: str = "auto", split_file: str | Path | None
         return report
     report.pairs = len(ds)
     kind = ds.layout.kind
+    if kind == "ben14k" and len(ds):
+        from xjepa_kit.data.packed import source_s2_bands
+
+        try:
+            s2_bands = source_s2_bands(ds)  # a 10-band copy is complete with 10 bands
+        except DataError:
+            s2_bands = ds.s2_band_names  # the first file is broken: reported below
     with rasterio.Env(**geotiff.GDAL_ENV):
         for i in range(len(ds)):
             s2_name, s1_name = ds.index.at[i, "s2_name"], ds.index.at[i, "s1_name"]
             if kind == "ben14k":
-                for name, shape, dtype in ((s2_name, (12, 120, 120), "uint16"), (s1_name, (2, 120, 120), "float32")):
+                s2_shape = (len(s2_bands), 120, 120)
+                for name, shape, dtype in ((s2_name, s2_shape, "uint16"), (s1_name, (2, 120, 120), "float32")):
                     try:
                         _check_tif(ds.multiband_path(name), shape, dtype, report)
                     except DataError as err:

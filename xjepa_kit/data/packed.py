@@ -3,6 +3,7 @@
 Store layout (``xjepa data pack ROOT --out STORE``)::
 
     STORE/s2.npy          uint16  [N, 12, 120, 120]  all 12 L2A bands (S2_BANDS_12 order), resampled
+                                                     (a 10-band BEN-14K copy: [N, 10, 120, 120], S2_BANDS_10)
     STORE/s1.npy          float32 or float16 [N, 2, 120, 120]  (VV, VH) dB
     STORE/labels.npy      float32 [N, 19]  multi-hot, LABELS order
     STORE/index.parquet   s2_name, s1_name, split, west, south, east, north, crs, date
@@ -22,7 +23,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from xjepa_kit.data.bands import S1_BANDS, S2_BANDS_12, mean_std
+from xjepa_kit.data.bands import S1_BANDS, S2_BANDS_10, S2_BANDS_12, mean_std
 from xjepa_kit.data.bands import s2_bands as s2_band_list
 from xjepa_kit.data.naming import canonical_split
 from xjepa_kit.errors import DataError, XJepaError
@@ -45,6 +46,17 @@ class _RawPairs(Dataset):
         raw["s2"] = np.clip(np.rint(raw["s2"]), 0, 65535).astype(np.uint16)
         raw["bounds"] = np.asarray(raw["bounds"], dtype=np.float64)
         return raw
+
+
+def source_s2_bands(reader) -> tuple[str, ...]:
+    """The S2 bands a dataset holds: all 12, except a BEN-14K copy whose first file has only the 10 default bands."""
+    if reader.layout.kind != "ben14k":
+        return S2_BANDS_12
+    from xjepa_kit.data.geotiff import read_multiband
+
+    arr, desc, _ = read_multiband(reader.multiband_path(reader.index.at[0, "s2_name"]))
+    names = {d.upper() for d in desc if d}
+    return S2_BANDS_10 if arr.shape[0] == len(S2_BANDS_10) and (not names or names == set(S2_BANDS_10)) else S2_BANDS_12
 
 
 def _as_list(items: list) -> list:
@@ -70,6 +82,9 @@ def pack(root: str | Path, out: str | Path, split_file: str | Path | None = None
     n = len(reader)
     if n == 0:
         raise DataError(f"{root}: no pairs to pack")
+    bands = source_s2_bands(reader)
+    if bands != S2_BANDS_12:  # a 10-band BEN-14K copy: pack what it has
+        reader = BigEarthNetMM(root, version=version, s2_bands=len(bands), normalize=False, split_file=split_file)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -83,7 +98,7 @@ def pack(root: str | Path, out: str | Path, split_file: str | Path | None = None
             loader = tqdm(loader, desc=f"pack {Path(root).name}", unit="batch")
         # Rows arrive in order: append them to the .npy files (a writable memmap would keep every
         # written page resident in this process until it is closed).
-        with _NpyWriter(tmp / "s2.npy", np.uint16, (n, 12, 120, 120)) as s2, \
+        with _NpyWriter(tmp / "s2.npy", np.uint16, (n, len(bands), 120, 120)) as s2, \
                 _NpyWriter(tmp / "s1.npy", np.dtype(s1_dtype), (n, 2, 120, 120)) as s1:
             i = 0
             for batch in loader:
@@ -99,7 +114,7 @@ def pack(root: str | Path, out: str | Path, split_file: str | Path | None = None
         idx["date"] = [n.split("_")[2][:8] for n in idx["s2_name"]]
         idx.to_parquet(tmp / "index.parquet")
         (tmp / "meta.json").write_text(json.dumps({
-            "format": "xjepa-packed", "version": STORE_VERSION, "count": n, "s2_bands": list(S2_BANDS_12),
+            "format": "xjepa-packed", "version": STORE_VERSION, "count": n, "s2_bands": list(bands),
             "s1_bands": list(S1_BANDS), "s1_dtype": s1_dtype, "source": str(root), "layout": reader.layout.kind,
         }, indent=1))
         if out.exists():
@@ -168,7 +183,12 @@ class PackedPairs(Dataset):
                 raise DataError(f"{self.store}: no pairs in split {self.split!r}")
         self.index = index
         self.s2_band_names = s2_band_list(s2_bands)
-        self._band_idx = np.array([S2_BANDS_12.index(b) for b in self.s2_band_names])
+        stored = list(self.meta.get("s2_bands", S2_BANDS_12))
+        lacking = [b for b in self.s2_band_names if b not in stored]
+        if lacking:
+            raise DataError(f"{self.store}: packed from a {len(stored)}-band copy, without {', '.join(lacking)}; "
+                            f"read it with s2_bands={len(stored)}")
+        self._band_idx = np.array([stored.index(b) for b in self.s2_band_names])
         self.normalize = normalize
         self._rows = index["row"].to_numpy()
         self._ids = index["s2_name"].tolist()
