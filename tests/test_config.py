@@ -31,7 +31,23 @@ def test_overrides_apply_with_types():
     ("model.encoder=3", r"'model\.encoder' is a section"),
     ("mask.target_scale=0.2", r"'mask\.target_scale' expects a list"),
     ("steps", r"section\.key=value"),
-    ("data.s2_bands=12", r"'model\.in_chans' \[2, 10\] and 'data\.s2_bands' 12 disagree"),
+    ("data.s2_bands=12", r"'model\.in_chans' \[2, 10\] and 'model\.modalities' \['s1', 's2'\] disagree "
+                         r"\(data\.s2_bands=12\): use model\.in_chans=\[2, 12\]"),
+    ("model.modalities=[s2, s1]", r"use model\.in_chans=\[10, 2\]"),
+    ("model.modalities=[s1, rgb]", r"'model\.modalities' \['s1', 'rgb'\] does not match data\.dataset=bigearthnet"),
+    ("model.encoder.img_size=60", r"'model\.encoder\.img_size' is 60, but BigEarthNet patches are 120 x 120"),
+    ("train.ema=[0.9]", r"'train\.ema' needs two numbers"),
+    ("train.weight_decay=[0.1]", r"'train\.weight_decay' needs two numbers"),
+    ("train.ema=[0.9, 1.5]", r"'train\.ema' values must lie in \[0\.0, 1\.0\]"),
+    ("mask.target_scale=[0.9, 0.5]", r"'mask\.target_scale' is \[low, high\]"),
+    ("data.batch_size=0", r"'data\.batch_size' must be at least 1, got 0"),
+    ("data.num_workers=-1", r"'data\.num_workers' must be at least 0"),
+    ("train.steps=-5", r"'train\.steps' must be at least 1"),
+    ("train.lr=-1", r"'train\.lr' must be at least 0"),
+    ("train.seed=-1", r"'train\.seed' must be at least 0"),
+    ("model.encoder.patch_size=0", r"'model\.encoder\.patch_size' must be at least 1"),
+    ("mask.num_targets=0", r"'mask\.num_targets' must be at least 1"),
+    ("model.in_chans=[2,", r"override 'model\.in_chans=\[2,': the value is not valid YAML; quote lists"),
     ("train.compile=true", r"'train\.compile' is true but 'mask\.fixed_shapes' is false.*mask\.fixed_shapes=true"),
     ("mask.context_tokens=20", r"'mask\.context_tokens' applies to fixed-shape masks only"),
     ("train.compile_mode=fast", r"'train\.compile_mode' must be one of"),
@@ -52,6 +68,8 @@ def test_context_count_is_checked_against_the_grid():
 def test_unknown_preset_and_yaml_file(tmp_path):
     with pytest.raises(ConfigError, match="presets: ben14k_vitb, fmow_vitb, tiny_cpu"):
         load_config("huge_gpu")
+    with pytest.raises(ConfigError, match="is a folder; give a preset name or a YAML file"):
+        load_config(tmp_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  warmup: 3\n")
     with pytest.raises(ConfigError, match="train.warmup"):

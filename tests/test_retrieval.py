@@ -60,6 +60,17 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "x.npz").write_bytes(b"junk")
     with pytest.raises(XJepaError, match="not an xjepa index"):
         RetrievalIndex.load(tmp_path / "x.npz")
+    index = RetrievalIndex.build(_unit(300, 16))
+    whole = index.save(tmp_path / "whole.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(whole[: len(whole) // 2])  # an interrupted copy
+    with pytest.raises(XJepaError, match="cut.npz: not an xjepa index"):
+        RetrievalIndex.load(tmp_path / "cut.npz")
+    with pytest.raises(XJepaError, match="k must be at least 1"):
+        index.search(_unit(2, 16), 0)
+    queries = _unit(4, 16)
+    queries[2, 5] = np.inf
+    with pytest.raises(XJepaError, match=r"1 query vector\(s\) hold NaN or inf \(first: row 2\)"):
+        index.search(queries, 3)
 
 
 def test_embeddings_save_load(tmp_path):
@@ -70,6 +81,10 @@ def test_embeddings_save_load(tmp_path):
     assert np.array_equal(again.vectors["s2"], emb.vectors["s2"]) and again.labels.dtype == bool
     with pytest.raises(XJepaError, match="not found"):
         Embeddings.load(tmp_path / "missing.npz")
+    whole = (tmp_path / "e.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(whole[:-200])
+    with pytest.raises(XJepaError, match="cut.npz: not an xjepa embeddings"):
+        Embeddings.load(tmp_path / "cut.npz")
 
 
 def test_index_from_embeddings_refuses_queries_of_another_checkpoint(tmp_path):

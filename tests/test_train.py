@@ -78,6 +78,29 @@ def test_checkpoint_of_another_model_is_refused(synth_v1, tmp_path):
         load_checkpoint(tmp_path / "junk.pt")
 
 
+def test_resume_refuses_another_config_and_leaves_the_run_untouched(synth_v1, tmp_path):
+    run = tmp_path / "run"
+    train(_cfg(synth_v1, "train.steps=2"), run, progress=False)
+    saved, rows = (run / "config.yaml").read_bytes(), (run / "metrics.jsonl").read_bytes()
+    with pytest.raises(CheckpointError, match="another model"):
+        train(_cfg(synth_v1, "train.steps=4", "model.method=contrastive"), run, resume=True, progress=False)
+    with pytest.raises(CheckpointError, match=r"another config \(loss\.psa: 1\.0 -> 0\.0; train\.lr: 0\.001 -> 0\.01\)"):
+        train(_cfg(synth_v1, "train.steps=4", "train.lr=0.01", "loss.psa=0"), run, resume=True, progress=False)
+    assert (run / "config.yaml").read_bytes() == saved and (run / "metrics.jsonl").read_bytes() == rows
+    # longer, on moved data, with other loader workers: the same run, continued
+    shutil.copytree(synth_v1, tmp_path / "moved")
+    train(_cfg(tmp_path / "moved", "train.steps=4", "data.num_workers=1"), run, resume=True, progress=False)
+    assert [r["step"] for r in _rows(run)] == [1, 2, 3, 4] and load_checkpoint(run / "last.pt")["step"] == 4
+
+
+def test_a_new_run_starts_a_clean_metrics_file(synth_v1, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 1, "loss": 99.0}\n')  # an attempt that never checkpointed
+    train(_cfg(synth_v1, "train.steps=2"), run, progress=False)
+    assert [r["step"] for r in _rows(run)] == [1, 2] and all(r["loss"] != 99.0 for r in _rows(run))
+
+
 def test_on_error_skip_logs_and_continues(tmp_path, caplog):
     from xjepa_kit.data import make_synthetic
 

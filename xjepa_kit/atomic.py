@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,5 +43,5 @@ def load_savez(path: str | Path, kind: str, read: Callable[[Any, dict], T], miss
     try:
         with np.load(path, allow_pickle=False) as z:
             return read(z, json.loads(str(z["meta"])))
-    except (KeyError, ValueError, OSError, RuntimeError) as err:
+    except (KeyError, ValueError, OSError, RuntimeError, zipfile.BadZipFile, EOFError) as err:  # truncated too
         raise XJepaError(f"{path}: not an xjepa {kind} file ({err})") from None

@@ -92,3 +92,33 @@ def check_compatible(ckpt: dict, model: nn.Module, method: str, path: str | Path
         diff = ", ".join(f"{k}: checkpoint {have.get(k)!r} vs config {want[k]!r}" for k in want if have.get(k) != want[k])
         raise CheckpointError(f"{path}: checkpoint of another model ({diff}); use the config it was trained "
                               "with (saved beside it as config.yaml) or another checkpoint")
+
+
+# Keys a resumed run may change: how long and how it runs, where the data lies, not what it learns.
+RESUMABLE_KEYS = frozenset({
+    "name", "train.steps", "train.time_limit_s", "train.threads", "train.compile", "train.compile_mode",
+    "train.check_finite_every", "train.log_every", "train.ckpt_every", "train.tensorboard",
+    "data.root", "data.num_workers", "data.pin_memory", "data.persistent_workers", "data.on_error",
+})
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def check_resume_config(ckpt: dict, config: dict, path: str | Path) -> None:
+    """Refuse to resume with a config that changes what the run learns (lr, losses, masks, batch size ...);
+    :data:`RESUMABLE_KEYS` may change. ``config``: the new resolved config as a dict (``to_dict``)."""
+    from xjepa_kit.config import config_from_dict, to_dict
+
+    saved = _flat(to_dict(config_from_dict(ckpt.get("config", {}))))  # keys added since: their defaults
+    now = _flat(config)
+    changed = [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now))
+               if k not in RESUMABLE_KEYS and saved.get(k) != now.get(k)]
+    if changed:
+        raise CheckpointError(f"{path}: --resume would continue this run with another config ({'; '.join(changed)}); "
+                              "resume with the config saved beside it (config.yaml), or start a new run in another --out")
+

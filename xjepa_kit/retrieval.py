@@ -95,6 +95,11 @@ class RetrievalIndex:
         """Top-``k`` archive rows per query -> (scores float32 [Q, k], indices int64 [Q, k])."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         self.check(queries.shape[1], expect)
+        if k < 1:
+            raise XJepaError(f"k must be at least 1, got {k}")
+        if not np.isfinite(queries).all():
+            bad = np.flatnonzero(~np.isfinite(queries).all(1))
+            raise XJepaError(f"{len(bad)} query vector(s) hold NaN or inf (first: row {bad[0]}); embed them again")
         k = min(k, len(self))
         return self.index.search(queries, k)
 

@@ -18,8 +18,8 @@ import torch
 import torch.distributed as torch_dist
 from torch import nn
 
-from xjepa_kit.checkpoint import (check_compatible, load_checkpoint, model_signature, rng_state, save_checkpoint,
-                                  set_rng_state)
+from xjepa_kit.checkpoint import (check_compatible, check_resume_config, load_checkpoint, model_signature, rng_state,
+                                  save_checkpoint, set_rng_state)
 from xjepa_kit.config import Config, save_config, to_dict
 from xjepa_kit.errors import XJepaError
 from xjepa_kit.models import build_model, count_parameters
@@ -186,25 +186,28 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg).to(device)
     sig = model_signature(model, cfg.model.method)
-    if rank == 0:
-        if last.exists() and not resume:
-            raise XJepaError(f"{out} already holds a run (last.pt); pass --resume to continue it or choose another --out")
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.yaml")
-        counts = count_parameters(model)
-        print("parameters: " + ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in counts.items()), flush=True)
+    if _any_rank(rank == 0 and last.exists() and not resume, world, device):  # every rank stops, not rank 0 alone
+        raise XJepaError(f"{out} already holds a run (last.pt); pass --resume to continue it or choose another --out")
     opt = build_optimizer(model, cfg)
     start, ckpt = 0, None
-    if resume:
+    if resume:  # every check before anything in the run folder is written
         if not last.exists():
             raise XJepaError(f"{last}: nothing to resume; drop --resume to start a new run")
         ckpt = load_checkpoint(last, map_location=device)
         check_compatible(ckpt, model, cfg.model.method, last)
+        check_resume_config(ckpt, to_dict(cfg), last)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         start = int(ckpt["step"])
-        if rank == 0:
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+        if resume:
             _drop_metrics_after(out / "metrics.jsonl", start)
+        else:
+            (out / "metrics.jsonl").unlink(missing_ok=True)  # rows of an earlier attempt that never checkpointed
+        counts = count_parameters(model)
+        print("parameters: " + ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in counts.items()), flush=True)
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if world > 1 else None
     forward = ddp or model
