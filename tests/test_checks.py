@@ -70,3 +70,23 @@ def test_a_real_pair_without_its_s1_json_is_still_paired_by_the_official_table(s
     assert len(again) == 6 and again.index.set_index("s2_name").at[s2_name, "s1_name"] == s1_name
     report = check(root)
     assert [(p.kind, p.path) for p in report.problems] == [("unreadable", str(meta))]
+
+
+def test_swapped_partners_in_v2_and_ben14k_metadata_are_reported(tmp_path):
+    import pandas as pd
+    from helpers import to_ben14k
+
+    from xjepa_kit.data import make_synthetic
+
+    v2 = make_synthetic(tmp_path / "v2", n=6, seed=11, format="v2")
+    b14 = to_ben14k(make_synthetic(tmp_path / "v1", n=6, seed=11, format="v1"), tmp_path / "b14")
+    for root in (v2, b14):
+        assert check(root).ok
+        meta = pd.read_parquet(root / "metadata.parquet")
+        meta.loc[[0, 1], "s1_name"] = meta.loc[[1, 0], "s1_name"].to_numpy()  # a wrong join, say
+        meta.to_parquet(root / "metadata.parquet")
+        report = check(root)
+        mismatched = [p for p in report.problems if p.kind == "mismatch"]
+        assert len(mismatched) == 2 and len(report.problems) == 2, report.summary()
+        assert all("km from its S2 partner" in p.message for p in mismatched)
+        assert sorted(any(meta.at[r, "s1_name"] in p.path for p in mismatched) for r in range(6)) == [False] * 4 + [True] * 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -125,7 +126,16 @@ def _check_labels_and_pair(ds, i: int, s2_name: str, s1_name: str, report: Check
         ds.labels_of(i)
     except DataError as err:
         report.problems.append(Problem("label", s2_name, str(err)))
-    if ds.layout.kind != "v1":
+    if ds.layout.kind != "v1":  # no S1 JSON names the partner: the two footprints must coincide
+        try:
+            p2, p1 = (ds.multiband_path(s2_name), ds.multiband_path(s1_name)) if ds.layout.kind == "ben14k" \
+                else (ds.s2_paths(i)["B02"], ds.s1_paths(i)["VV"])
+        except DataError:  # a missing file: reported by the file checks
+            return
+        apart = _footprint_distance_m(p2, p1)
+        if apart is not None and apart > MAX_PAIR_OFFSET_M:
+            report.problems.append(Problem("mismatch", str(p1), f"footprint {apart / 1000:.1f} km from its S2 partner "
+                                           f"{s2_name}: not the same patch (check s1_name in the metadata)"))
         return
     meta_path = ds.layout.s1_dir / s1_name / f"{s1_name}_labels_metadata.json"
     if not meta_path.parent.is_dir():
@@ -139,6 +149,29 @@ def _check_labels_and_pair(ds, i: int, s2_name: str, s1_name: str, report: Check
     if partner is not None and partner != s2_name:
         report.problems.append(Problem("mismatch", str(meta_path), f"S1 says its S2 patch is {partner}, "
                                        f"the pair list says {s2_name}"))
+
+
+MAX_PAIR_OFFSET_M = 600.0  # half a 1.2 km BigEarthNet patch: co-registered S1/S2 patches share their footprint
+
+
+def _footprint_distance_m(a: Path, b: Path) -> float | None:
+    """Distance in metres between the centres of two GeoTIFFs' footprints; None if either cannot be placed
+    (missing, unreadable or without CRS: reported by the file checks)."""
+    from rasterio.warp import transform_bounds
+
+    centres = []
+    for path in (a, b):
+        try:
+            with rasterio.open(path) as src:
+                if src.crs is None:
+                    return None
+                w, s, e, n = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+        except RasterioError:
+            return None
+        centres.append((math.radians((s + n) / 2), math.radians((w + e) / 2)))
+    (la1, lo1), (la2, lo2) = centres
+    h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+    return 2 * 6_371_000.0 * math.asin(math.sqrt(h))  # haversine on a sphere of the Earth's mean radius
 
 
 def _check_unpaired(ds, report: CheckReport) -> None:
