@@ -35,7 +35,6 @@ def test_overrides_apply_with_types():
                          r"\(data\.s2_bands=12\): use model\.in_chans=\[2, 12\]"),
     ("model.modalities=[s2, s1]", r"use model\.in_chans=\[10, 2\]"),
     ("model.modalities=[s1, rgb]", r"'model\.modalities' \['s1', 'rgb'\] does not match data\.dataset=bigearthnet"),
-    ("model.encoder.img_size=60", r"'model\.encoder\.img_size' is 60, but BigEarthNet patches are 120 x 120"),
     ("train.ema=[0.9]", r"'train\.ema' needs two numbers"),
     ("train.weight_decay=[0.1]", r"'train\.weight_decay' needs two numbers"),
     ("train.ema=[0.9, 1.5]", r"'train\.ema' values must lie in \[0\.0, 1\.0\]"),

@@ -12,7 +12,7 @@ from xjepa_kit.checkpoint import CheckpointError, load_checkpoint
 from xjepa_kit.cli import main
 from xjepa_kit.config import load_config
 from xjepa_kit.data import BigEarthNetMM, pack
-from xjepa_kit.errors import DataError
+from xjepa_kit.errors import DataError, XJepaError
 from xjepa_kit.train import NonFiniteLossError, param_groups, schedules, shutdown_distributed, train
 
 SMALL = ["model.encoder.embed_dim=48", "model.encoder.depth=2", "model.encoder.num_heads=2",
@@ -91,6 +91,11 @@ def test_resume_refuses_another_config_and_leaves_the_run_untouched(synth_v1, tm
     shutil.copytree(synth_v1, tmp_path / "moved")
     train(_cfg(tmp_path / "moved", "train.steps=4", "data.num_workers=1"), run, resume=True, progress=False)
     assert [r["step"] for r in _rows(run)] == [1, 2, 3, 4] and load_checkpoint(run / "last.pt")["step"] == 4
+
+
+def test_an_image_size_other_than_the_patches_is_one_clear_error(synth_v1, tmp_path):
+    with pytest.raises(XJepaError, match=r"'model\.encoder\.img_size' is 60, but BigEarthNet patches are 120 x 120"):
+        train(_cfg(synth_v1, "train.steps=2", "model.encoder.img_size=60"), tmp_path / "run", progress=False)
 
 
 def test_a_new_run_starts_a_clean_metrics_file(synth_v1, tmp_path):

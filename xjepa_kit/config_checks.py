@@ -85,9 +85,6 @@ def check_config(cfg: Config) -> None:
     if list(m.in_chans) != wanted:
         raise ConfigError(f"config keys 'model.in_chans' {list(m.in_chans)} and 'model.modalities' {list(m.modalities)} "
                           f"disagree (data.s2_bands={cfg.data.s2_bands}): use model.in_chans={wanted}")
-    if cfg.data.dataset == "bigearthnet" and m.encoder.img_size != 120:
-        raise ConfigError(f"config key 'model.encoder.img_size' is {m.encoder.img_size}, but BigEarthNet patches are "
-                          "120 x 120 px and are not resized: use 120 (choose patch_size for the token grid)")
     if m.encoder.img_size % m.encoder.patch_size:
         raise ConfigError("config key 'model.encoder.patch_size' must divide 'model.encoder.img_size'")
     for key, dim, heads in (("encoder", m.encoder.embed_dim, m.encoder.num_heads),

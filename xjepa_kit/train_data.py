@@ -37,7 +37,11 @@ def build_dataset(cfg, split: str | None = "config") -> Dataset:
         return FMoWPairs(d.fmow_rgb_root, d.root, split=split, pairing=d.fmow_pairing,
                          size=cfg.model.encoder.img_size)
     from xjepa_kit.data import open_dataset
+    from xjepa_kit.data.bands import PATCH_PX
 
+    if cfg.model.encoder.img_size != PATCH_PX:
+        raise XJepaError(f"config key 'model.encoder.img_size' is {cfg.model.encoder.img_size}, but BigEarthNet patches "
+                         f"are {PATCH_PX} x {PATCH_PX} px and are not resized: use {PATCH_PX} (patch_size sets the grid)")
     kwargs = {"s2_bands": d.s2_bands}
     if d.split_file:
         kwargs["split_file"] = d.split_file
