@@ -41,6 +41,19 @@ def test_ben14k_without_band_descriptions_uses_the_documented_order(synth_v1, be
     assert torch.equal(plain[0]["s2"], described[_by_s1(described, plain[0]["s1_id"])]["s2"])
 
 
+def test_ben14k_with_other_band_names_uses_the_documented_order(small_v1, tmp_path):
+    from helpers import write_multiband
+
+    root = to_ben14k(small_v1, tmp_path / "b14")
+    reference = BigEarthNetMM(root)[0]["s2"]
+    other = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B11", "B12")  # Earth Engine's names
+    for path in (root / "BigEarthNet-S2").rglob("*.tif"):
+        with rasterio.open(path) as src:
+            arr, crs, transform = src.read(), src.crs, src.transform
+        write_multiband(path, arr, crs, transform, other)
+    assert torch.equal(BigEarthNetMM(root)[0]["s2"], reference)
+
+
 def test_split_names_and_split_file(synth_v1, synth_v2, tmp_path):
     full = BigEarthNetMM(synth_v1)
     counts = full.index["split"].value_counts()

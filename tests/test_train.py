@@ -98,6 +98,25 @@ def test_an_image_size_other_than_the_patches_is_one_clear_error(synth_v1, tmp_p
         train(_cfg(synth_v1, "train.steps=2", "model.encoder.img_size=60"), tmp_path / "run", progress=False)
 
 
+def test_resume_accepts_moved_data_files():
+    from xjepa_kit.checkpoint import check_resume_config
+    from xjepa_kit.config import to_dict
+
+    old = {"config": to_dict(load_config("fmow_vitb", ["data.split_file=/old/split.csv"]))}
+    moved = load_config("fmow_vitb", ["data.root=/new/s", "data.fmow_rgb_root=/new/rgb", "data.split_file=/new/split.csv",
+                                      "train.steps=9000", "data.num_workers=0"])
+    check_resume_config(old, to_dict(moved), "last.pt")  # where the data lies is not what the run learns
+    with pytest.raises(CheckpointError, match=r"data\.batch_size: 64 -> 8"):
+        check_resume_config(old, to_dict(load_config("fmow_vitb", ["data.batch_size=8"])), "last.pt")
+
+
+def test_the_summary_line_names_the_step_reached(synth_v1, tmp_path, capsys):
+    train(_cfg(synth_v1, "train.steps=50", "train.log_every=20", "train.time_limit_s=0.001"), tmp_path / "run")
+    out = capsys.readouterr().out
+    assert "tiny_cpu: trained to step 1 in" in out and "time limit" in out  # stopped before any logged row
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 1
+
+
 def test_a_new_run_starts_a_clean_metrics_file(synth_v1, tmp_path):
     run = tmp_path / "run"
     run.mkdir()

@@ -98,7 +98,7 @@ def check_compatible(ckpt: dict, model: nn.Module, method: str, path: str | Path
 RESUMABLE_KEYS = frozenset({
     "name", "train.steps", "train.time_limit_s", "train.threads", "train.compile", "train.compile_mode",
     "train.check_finite_every", "train.log_every", "train.ckpt_every", "train.tensorboard",
-    "data.root", "data.num_workers", "data.pin_memory", "data.persistent_workers", "data.on_error",
+    "data.root", "data.fmow_rgb_root", "data.split_file", "data.num_workers", "data.pin_memory", "data.persistent_workers", "data.on_error",
 })
 
 

@@ -21,8 +21,9 @@ _AT_LEAST = {
 }
 # list keys that hold exactly two numbers (start -> end, or low - high), with the range each number must lie in
 _PAIRS = {
-    "train.ema": (0.0, 1.0), "train.weight_decay": (0.0, None), "mask.target_scale": (0.0, 1.0),
-    "mask.context_scale": (0.0, 1.0), "mask.target_aspect": (0.0, None),
+    "train.ema": (0.0, 1.0, "[0.996, 1.0]"), "train.weight_decay": (0.0, None, "[0.04, 0.4]"),
+    "mask.target_scale": (0.0, 1.0, "[0.15, 0.2]"), "mask.context_scale": (0.0, 1.0, "[0.85, 1.0]"),
+    "mask.target_aspect": (0.0, None, "[0.75, 1.5]"),
 }
 _ORDERED = ("mask.target_scale", "mask.context_scale", "mask.target_aspect")  # low <= high
 
@@ -39,10 +40,10 @@ def check_ranges(cfg: Config) -> None:
     for key, least in _AT_LEAST.items():
         if _get(cfg, key) < least:
             raise ConfigError(f"config key {key!r} must be at least {least}, got {_get(cfg, key)!r}")
-    for key, (low, high) in _PAIRS.items():
+    for key, (low, high, example) in _PAIRS.items():
         value = _get(cfg, key)
         if len(value) != 2:
-            raise ConfigError(f"config key {key!r} needs two numbers, e.g. {key}=[{low}, {high or 1.0}], got {value!r}")
+            raise ConfigError(f"config key {key!r} needs two numbers, e.g. {key}={example} (the default), got {value!r}")
         if any(v < low or (high is not None and v > high) for v in value):
             raise ConfigError(f"config key {key!r} values must lie in [{low}, {high if high is not None else 'inf'}], "
                               f"got {value!r}")

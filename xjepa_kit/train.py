@@ -252,7 +252,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
     metrics = (out / "metrics.jsonl").open("a") if rank == 0 else None
     keys = tuple(model.modalities)
     model.train()
-    t0, seen, row = time.perf_counter(), 0, None
+    t0, seen, row, done = time.perf_counter(), 0, None, start
     try:
         for batch in batches:
             step = batch["step"]
@@ -300,9 +300,10 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
             bar.close()
         if metrics is not None:
             metrics.close()
-    if bar is not None and row is not None:  # a line that stays readable where the bar does not (stored notebooks)
-        print(f"{cfg.name}: trained to step {row['step']} in {time.perf_counter() - t0:.0f} s, loss {row['loss']:.4f}, "
-              f"{row['pairs_per_s']:.0f} pairs/s; checkpoint {last}", flush=True)
+    if bar is not None and done > start:  # a line that stays readable where the bar does not (stored notebooks)
+        logged = f", loss {row['loss']:.4f} at step {row['step']}, {row['pairs_per_s']:.0f} pairs/s" if row else ""
+        print(f"{cfg.name}: trained to step {done} in {time.perf_counter() - t0:.0f} s{logged}; checkpoint {last}",
+              flush=True)
     return model
 
 

@@ -80,12 +80,12 @@ def order_multiband(arr: np.ndarray, descriptions: tuple[str | None, ...], wante
     names = [d.upper() if d else None for d in descriptions]
     if all(names) and set(wanted) <= set(names):
         order = [names.index(b) for b in wanted]
+    elif arr.shape[0] == len(default_order) and set(wanted) <= set(default_order):
+        order = [default_order.index(b) for b in wanted]  # undescribed, or named otherwise (B1 ... B12, VV_dB)
     elif all(names):
         lacking = [b for b in wanted if b not in names]
-        raise DataError(f"{path}: its bands are {', '.join(names)}; {', '.join(lacking)} missing (a 10-band copy "
-                        "reads with s2_bands=10, the default)")
-    elif arr.shape[0] == len(default_order) and set(wanted) <= set(default_order):
-        order = [default_order.index(b) for b in wanted]
+        hint = " (a 10-band copy: read it with s2_bands=10, the default)" if set(lacking) <= {"B01", "B09"} else ""
+        raise DataError(f"{path}: its bands are {', '.join(names)}; {', '.join(lacking)} missing{hint}")
     else:
         raise DataError(f"{path}: {arr.shape[0]} bands without band descriptions; expected "
                         f"{len(default_order)} bands in the order {', '.join(default_order)}")
