@@ -4,8 +4,9 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
-from xjepa_kit.cli import main
+from xjepa_kit.cli import main, parse_args
 from xjepa_kit.data import PackedPairs
 
 
@@ -41,4 +42,15 @@ def test_an_error_in_a_loader_worker_is_still_one_line(small_v1, tmp_path):
     errors = [line for line in res.stderr.splitlines() if line.startswith("xjepa:")]  # the rest: tqdm's bar
     assert len(errors) == 1 and band.name in errors[0] and "file is missing" in errors[0], res.stderr
     assert not (tmp_path / "s").exists()  # nothing half-written
+
+
+def test_overrides_may_stand_before_and_after_out():
+    args = parse_args(["pretrain", "--config", "tiny_cpu", "train.steps=5", "--out", "runs/x", "loss.psa=0", "--resume"])
+    assert args.overrides == ["train.steps=5", "loss.psa=0"] and args.out == "runs/x" and args.resume
+    args = parse_args(["ablate", "--data", "d", "train.steps=3", "--out", "o", "loss.vicreg=0", "--no-progress"])
+    assert args.overrides == ["train.steps=3", "loss.vicreg=0"]
+    with pytest.raises(SystemExit):
+        parse_args(["pretrain", "--out", "runs/x", "--bogus"])  # an unknown option is still refused
+    with pytest.raises(SystemExit):
+        parse_args(["embed", "--checkpoint", "c", "--data", "d", "--out", "e.npz", "train.steps=3"])  # takes none
 

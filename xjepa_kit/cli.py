@@ -215,8 +215,20 @@ def user_message(err: Exception) -> str:
     return text
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; ``key=value`` overrides may stand anywhere among the options (before and after --out)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "overrides") and all("=" in x and not x.startswith("-") for x in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         if args.cmd == "data":
             return run_data(args)
