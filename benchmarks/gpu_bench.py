@@ -105,8 +105,20 @@ def bench_train(cfg, batch: int, steps: int, warmup: int, device: torch.device, 
     if device.type == "cuda":
         out["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
     out["params_m"] = {k: v / 1e6 for k, v in count_parameters(model).items()}
-    del model, opt
+    del model, opt, forward, batches
+    release_memory(device, compiled=bool(compile_mode))
     return out
+
+
+def release_memory(device: torch.device, compiled: bool) -> None:
+    """Free what a run held before the next one (compiled graphs and CUDA-graph pools included)."""
+    import gc
+
+    if compiled:
+        torch._dynamo.reset()
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 @torch.no_grad()
@@ -209,7 +221,7 @@ def main() -> None:
                  "finite_check": "every step" if checked else "deferred",
                  "error": f"{type(err).__name__}: {str(err)[:2000]}"}
             print(json.dumps(r), flush=True)
-            torch.cuda.empty_cache() if device.type == "cuda" else None
+            release_memory(device, compiled=bool(mode))
         else:
             if report["peak_bf16_tflops"]:
                 r["mfu"] = r["achieved_tflops"] / report["peak_bf16_tflops"]
