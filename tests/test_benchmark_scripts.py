@@ -28,3 +28,16 @@ def test_gpu_bench_runs_without_the_data_stack(tmp_path):
                                                                          (3, "deferred")]
     assert all("error" not in r for r in report["train"])
     assert set(report["embed"]["pairs_per_s_by_modality"]) == {"s1", "s2"}
+
+
+def test_step_ops_counts_every_phase_of_the_eager_step():
+    res = subprocess.run([sys.executable, "benchmarks/bench_step_ops.py", "--config", "tiny_cpu", "model.encoder.depth=1"],
+                         cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = {r.split("|")[1].strip(): [c.strip() for c in r.split("|")[2:5]] for r in res.stdout.splitlines()
+            if r.startswith("| ") and "---" not in r and "phase" not in r}
+    total, kernels, casts = (int(x.strip("*")) for x in rows["**step**"])
+    assert total > kernels > casts > 0
+    assert rows["EMA update"][1] == "1" and rows["AdamW (fused)"][1] == "6"  # one foreach lerp; fused AdamW
+    assert sum(int(v[0]) for k, v in rows.items() if k != "**step**") == total
+

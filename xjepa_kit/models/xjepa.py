@@ -135,8 +135,7 @@ class XJEPA(nn.Module):
     @torch.no_grad()
     def ema_update(self, momentum: float) -> None:
         """targets <- momentum * targets + (1 - momentum) * encoders (one pass: lerp towards the encoders)."""
-        online = [p.detach() for p in self.encoders.parameters()]
-        torch._foreach_lerp_(list(self.targets.parameters()), online, 1.0 - momentum)
+        torch._foreach_lerp_(list(self.targets.parameters()), list(self.encoders.parameters()), 1.0 - momentum)
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor, modality: str) -> torch.Tensor:
