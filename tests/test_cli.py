@@ -54,3 +54,12 @@ def test_overrides_may_stand_before_and_after_out():
     with pytest.raises(SystemExit):
         parse_args(["embed", "--checkpoint", "c", "--data", "d", "--out", "e.npz", "train.steps=3"])  # takes none
 
+
+def test_layout_can_be_named_when_it_cannot_be_detected(synth_v2, tmp_path, capsys):
+    assert main(["data", "check", str(synth_v2), "--layout", "v2"]) == 0
+    for d in ("BigEarthNet-S2/some_folder", "BigEarthNet-S1"):
+        (tmp_path / d).mkdir(parents=True)
+    capsys.readouterr()
+    assert main(["data", "check", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "cannot tell the layout" in out and "--layout v1|v2|ben14k" in out

@@ -23,10 +23,12 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser("check", help="validate a dataset; exits 1 when problems are found")
     p.add_argument("root")
     p.add_argument("--split-file", default=None)
+    _add_layout(p)
     p = dsub.add_parser("pack", help="convert a dataset into the fast memory-mapped store")
     p.add_argument("root")
     p.add_argument("--out", required=True)
     p.add_argument("--split-file", default=None)
+    _add_layout(p)
     p.add_argument("--s1-dtype", choices=["float32", "float16"], default="float32")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--force", action="store_true", help="replace an existing store")
@@ -36,6 +38,11 @@ def _data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=14832)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep-cloud-snow", action="store_true", help="do not exclude TU Berlin's lists")
+
+
+def _add_layout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--layout", choices=["auto", "v1", "v2", "ben14k"], default="auto",
+                   help="the dataset's on-disk layout (default: detected from its folders)")
 
 
 def _ablation_names() -> list[str]:
@@ -111,11 +118,11 @@ def run_data(args: argparse.Namespace) -> int:
         print(data.summarize(data.BigEarthNetMM(out)))
         print(f"synthetic set ({args.format}) written to {out}")
     elif args.data_cmd == "check":
-        report = data.check(args.root, split_file=args.split_file)
+        report = data.check(args.root, version=args.layout, split_file=args.split_file)
         print(report.summary())
         return 0 if report.ok else 1
     elif args.data_cmd == "pack":
-        out = data.pack(args.root, args.out, split_file=args.split_file, s1_dtype=args.s1_dtype,
+        out = data.pack(args.root, args.out, split_file=args.split_file, version=args.layout, s1_dtype=args.s1_dtype,
                         workers=args.workers, overwrite=args.force)
         print(f"packed store written to {out} ({len(data.PackedPairs(out))} pairs)")
     elif args.data_cmd == "subset":

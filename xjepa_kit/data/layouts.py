@@ -75,7 +75,8 @@ def detect_layout(root: str | Path, version: str = "auto") -> Layout:
     if (root / "metadata.parquet").exists():
         return Layout("v2", root, s2, s1)
     raise DataError(f"{root}: cannot tell the layout (v1 patch folders with JSON, or a v2/BEN-14K "
-                    "folder with metadata.parquet); pass version='v1'|'v2'|'ben14k'")
+                    "folder with metadata.parquet); name it: version='v1'|'v2'|'ben14k' (BigEarthNetMM), "
+                    "--layout v1|v2|ben14k (xjepa data check / pack)")
 
 
 TABLE_FIRST_ABOVE = 2000  # S2 patches; below this, reading the S1 JSON files is faster than the official table
