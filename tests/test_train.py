@@ -42,6 +42,10 @@ def test_cli_pretrain_writes_config_metrics_and_checkpoint(synth_v1, tmp_path):
     assert ckpt["step"] == 6 and ckpt["config"]["train"]["steps"] == 6
     assert (run / "ckpt_000003.pt").exists() and not list(run.glob(".last.pt*"))
     assert main(args) == 2  # refuses to overwrite a run without --resume
+    # --resume without --config continues with the run's own config.yaml (here: not the tiny_cpu defaults)
+    assert main(["pretrain", "--out", str(run), "--resume", "train.steps=8", "--no-progress"]) == 0
+    assert [r["step"] for r in _rows(run)] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert load_config(run / "config.yaml").model.encoder.embed_dim == 48
 
 
 def test_resume_continues_exactly(synth_v1, tmp_path):

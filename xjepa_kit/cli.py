@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True)
     _data_parser(sub)
     p = sub.add_parser("pretrain", help="pretrain a model (single process or under torchrun)")
-    p.add_argument("--config", default="tiny_cpu", help="preset name (tiny_cpu, ben14k_vitb, fmow_vitb) or YAML path")
+    p.add_argument("--config", default=None, help="preset name (tiny_cpu, ben14k_vitb, fmow_vitb) or YAML path "
+                   "(default: tiny_cpu; with --resume, the run's own config.yaml)")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.root=PATH train.steps=100")
     p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
@@ -137,7 +138,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
     from xjepa_kit.config import load_config
     from xjepa_kit.train import shutdown_distributed, train
 
-    cfg = load_config(args.config, args.overrides)
+    saved = Path(args.out) / "config.yaml"
+    config = args.config or (saved if args.resume and saved.exists() else "tiny_cpu")
+    cfg = load_config(config, args.overrides)
     finished = False
     try:
         train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
