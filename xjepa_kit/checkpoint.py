@@ -109,16 +109,23 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def config_changes(saved: dict, now: dict, may_differ: frozenset[str]) -> list[str]:
+    """``"key: saved -> now"`` for every (dotted) config key outside ``may_differ`` whose value differs.
+
+    Both configs are read through :func:`~xjepa_kit.config.config_from_dict` first, so a run saved before a key
+    existed compares with that key's default.
+    """
+    from xjepa_kit.config import config_from_dict, to_dict
+
+    a, b = (_flat(to_dict(config_from_dict(c))) for c in (saved, now))
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+            if k not in may_differ and a.get(k) != b.get(k)]
+
+
 def check_resume_config(ckpt: dict, config: dict, path: str | Path) -> None:
     """Refuse to resume with a config that changes what the run learns (lr, losses, masks, batch size ...);
     :data:`RESUMABLE_KEYS` may change. ``config``: the new resolved config as a dict (``to_dict``)."""
-    from xjepa_kit.config import config_from_dict, to_dict
-
-    saved = _flat(to_dict(config_from_dict(ckpt.get("config", {}))))  # keys added since: their defaults
-    now = _flat(config)
-    changed = [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now))
-               if k not in RESUMABLE_KEYS and saved.get(k) != now.get(k)]
+    changed = config_changes(ckpt.get("config", {}), config, RESUMABLE_KEYS)
     if changed:
         raise CheckpointError(f"{path}: --resume would continue this run with another config ({'; '.join(changed)}); "
                               "resume with the config saved beside it (config.yaml), or start a new run in another --out")
-

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xjepa_kit.checkpoint import load_checkpoint
-from xjepa_kit.config import config_from_dict, load_config, to_dict
+from xjepa_kit.checkpoint import config_changes, load_checkpoint
+from xjepa_kit.config import load_config, to_dict
 from xjepa_kit.errors import XJepaError
 from xjepa_kit.evaluate import evaluate, markdown_table
 
@@ -28,18 +28,9 @@ ABLATIONS: dict[str, list[str]] = {
 DEMO_METHODS = ("xjepa", "contrastive", "random")
 
 
-def _comparable(config: dict) -> dict:
-    """A run's config without the keys that may differ between two sessions of the same run.
-
-    Read through :func:`config_from_dict` first, so a run saved before a key existed compares with
-    that key's default (which keeps the earlier behaviour).
-    """
-    out = json.loads(json.dumps(to_dict(config_from_dict(config))))
-    out.pop("name", None)
-    for key in ("time_limit_s", "threads", "compile", "compile_mode", "check_finite_every"):
-        out.get("train", {}).pop(key, None)
-    out.get("data", {}).pop("num_workers", None)
-    return out
+# Keys two sessions of the same finished run may differ in (how it ran, not what it learned).
+REUSABLE_KEYS = frozenset({"name", "train.time_limit_s", "train.threads", "train.compile", "train.compile_mode",
+                           "train.check_finite_every", "data.num_workers"})
 
 
 def run_finished(run: Path, steps: int, cfg=None) -> bool:
@@ -52,7 +43,7 @@ def run_finished(run: Path, steps: int, cfg=None) -> bool:
     if not last.exists():
         return False
     ckpt = load_checkpoint(last)
-    if cfg is not None and _comparable(ckpt["config"]) != _comparable(to_dict(cfg)):
+    if cfg is not None and config_changes(ckpt["config"], to_dict(cfg), REUSABLE_KEYS):
         raise XJepaError(f"{run} holds a run with another config than this one; remove it or choose another "
                          "output folder (compare its config.yaml)")
     return bool(ckpt.get("finished")) or ckpt["step"] >= steps

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from xjepa_kit.config import Config, ConfigError
 
-# (key, smallest allowed value); None: any value >= the bound is fine, and the bound itself is allowed
+# key -> smallest allowed value (the bound itself is allowed)
 _AT_LEAST = {
-    "data.batch_size": 1, "data.num_workers": 0, "data.s2_bands": 10,
+    "data.batch_size": 1, "data.num_workers": 0,
     "model.encoder.img_size": 1, "model.encoder.patch_size": 1, "model.encoder.embed_dim": 1,
     "model.encoder.depth": 1, "model.encoder.num_heads": 1, "model.predictor.embed_dim": 1,
     "model.predictor.depth": 1, "model.predictor.num_heads": 1, "model.predictor.num_queries": 0,

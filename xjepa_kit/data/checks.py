@@ -96,14 +96,13 @@ def check(root: str | Path, version: str = "auto", split_file: str | Path | None
         from xjepa_kit.data.packed import source_s2_bands
 
         try:
-            s2_bands = source_s2_bands(ds)  # a 10-band copy is complete with 10 bands
+            s2_shape = (len(source_s2_bands(ds)), 120, 120)  # a 10-band copy is complete with 10 bands
         except DataError:
-            s2_bands = ds.s2_band_names  # the first file is broken: reported below
+            s2_shape = (len(ds.s2_band_names), 120, 120)  # the first file is broken: reported below
     with rasterio.Env(**geotiff.GDAL_ENV):
         for i in range(len(ds)):
             s2_name, s1_name = ds.index.at[i, "s2_name"], ds.index.at[i, "s1_name"]
             if kind == "ben14k":
-                s2_shape = (len(s2_bands), 120, 120)
                 for name, shape, dtype in ((s2_name, s2_shape, "uint16"), (s1_name, (2, 120, 120), "float32")):
                     try:
                         _check_tif(ds.multiband_path(name), shape, dtype, report)
@@ -157,15 +156,13 @@ MAX_PAIR_OFFSET_M = 600.0  # half a 1.2 km BigEarthNet patch: co-registered S1/S
 def _footprint_distance_m(a: Path, b: Path) -> float | None:
     """Distance in metres between the centres of two GeoTIFFs' footprints; None if either cannot be placed
     (missing, unreadable or without CRS: reported by the file checks)."""
-    from rasterio.warp import transform_bounds
-
     centres = []
     for path in (a, b):
         try:
             with rasterio.open(path) as src:
                 if src.crs is None:
                     return None
-                w, s, e, n = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+                w, s, e, n = geotiff.bounds_wgs84((src.crs, src.bounds), path)
         except RasterioError:
             return None
         centres.append((math.radians((s + n) / 2), math.radians((w + e) / 2)))

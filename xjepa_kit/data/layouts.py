@@ -115,10 +115,14 @@ def splits_of(values, source: Path, allow_missing: bool = False) -> list[str | N
         if allow_missing and (value is None or (isinstance(value, float) and value != value)):
             out.append(None)
             continue
-        if not _is_split(value):
+        try:
+            split = canonical_split(value)
+        except XJepaError:
+            split = None
+        if split is None:
             raise DataError(f"{source}: row {row + 1}: split {value!r} is not train, val (or validation) or test; "
                             "fix that row or leave the pair out")
-        out.append(canonical_split(value))
+        out.append(split)
     return out
 
 
