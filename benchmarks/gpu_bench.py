@@ -157,22 +157,37 @@ def print_profile(forward, model, opt, batches, cfg, amp: bool) -> None:
 
 
 def count_host_syncs(step, device: torch.device, graphs: bool) -> int | None:
-    """How many times one call of ``step`` makes the host wait for the GPU (CUDA's sync debug mode)."""
+    """How many times one call of ``step`` makes the host wait for the GPU (CUDA's sync debug mode).
+
+    Prints where each wait happens: the innermost lines of the kit's and torch's Python code that issued it.
+    """
     if device.type != "cuda":
         return None
+    import traceback
     import warnings
 
     if graphs:
         torch.compiler.cudagraph_mark_step_begin()
     sync(device)
-    with warnings.catch_warnings(record=True) as caught:
+    waits: list[str] = []
+
+    def record(message, category, filename, lineno, file=None, line=None) -> None:
+        if "synchroniz" in str(message):
+            frames = [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in traceback.extract_stack()[:-1]
+                      if "warnings" not in f.filename and "gpu_bench" not in f.filename]
+            waits.append(" <- ".join(reversed(frames[-4:])))
+
+    with warnings.catch_warnings():
+        torch.cuda.set_sync_debug_mode("warn")  # before the recorder: its own one-time notice is no wait
         warnings.simplefilter("always")
-        torch.cuda.set_sync_debug_mode("warn")
+        warnings.showwarning = record
         try:
             step()
         finally:
             torch.cuda.set_sync_debug_mode("default")
-    return sum("synchroniz" in str(w.message) for w in caught)
+    for where in sorted(set(waits)):
+        print("host waits at:", where, flush=True)
+    return len(waits)
 
 
 def sync(device: torch.device) -> None:

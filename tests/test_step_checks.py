@@ -14,8 +14,11 @@ from xjepa_kit.models import build_model
 from xjepa_kit.train import (NonFiniteLossError, _raise_if_weights_non_finite, build_optimizer, optimisation_step,
                              raise_if_non_finite, train)
 
-# aten ops whose result the host must read: on CUDA each one waits for every queued kernel.
-HOST_SYNC_OPS = {"_local_scalar_dense", "_linalg_check_errors", "nonzero", "masked_select", "_assert_async"}
+# aten ops whose result the host must read: on CUDA each one waits for every queued kernel. lift_fresh is a tensor
+# made from Python data (torch.tensor, new_tensor): on CUDA a copy from pageable host memory, which waits as well
+# (the H200's sync debug mode found one in PSA's covariance update, sixth session).
+HOST_SYNC_OPS = {"_local_scalar_dense", "_linalg_check_errors", "nonzero", "masked_select", "_assert_async",
+                 "lift_fresh"}
 
 
 class HostSyncCounter(TorchDispatchMode):
@@ -60,10 +63,11 @@ def _trained_state(model, opt) -> dict:
 def test_deferred_step_never_reads_the_device_and_the_checked_step_does(method):
     cfg, model, opt = _setup(method)
     optimisation_step(model, model, opt, _batch(0), cfg, 0, amp=False, check=False)  # AdamW state exists
+    batch1, batch2 = _batch(1), _batch(2)  # made outside the counters: the masks are built from Python data
     with HostSyncCounter() as deferred:
-        terms, _ = optimisation_step(model, model, opt, _batch(1), cfg, 1, amp=False, check=False)
+        terms, _ = optimisation_step(model, model, opt, batch1, cfg, 1, amp=False, check=False)
     with HostSyncCounter() as checked:
-        optimisation_step(model, model, opt, _batch(2), cfg, 2, amp=False, check=True)
+        optimisation_step(model, model, opt, batch2, cfg, 2, amp=False, check=True)
     assert sum(deferred.ops.values()) == 0, deferred.ops  # no finite check, no linalg error check (PSA)
     assert sum(checked.ops.values()) >= 1  # the counter sees the immediate check
     assert float(terms["finite"]) == 1.0

@@ -61,7 +61,8 @@ class PSAMetric(nn.Module):
             return
         t = tokens.reshape(-1, self.dim).float()
         with fp32(t):
-            stats = torch.cat([t.new_tensor([t.shape[0]]), t.sum(0), (t.T @ t).reshape(-1)])
+            # new_full fills on the device; new_tensor([n]) was a host-to-device copy, one wait per step
+            stats = torch.cat([t.new_full((1,), t.shape[0]), t.sum(0), (t.T @ t).reshape(-1)])
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(stats)  # global statistics: every DDP rank keeps the same M
         n, total, gram = stats[0], stats[1:1 + self.dim], stats[1 + self.dim:].reshape(self.dim, self.dim)
