@@ -195,6 +195,15 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def open_run(config: str, overrides: list[str]) -> tuple[torch.device, object, dict]:
+    """The device (CUDA if there is one, TF32 matmuls allowed), the config, and the report's header."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return device, load_config(config, overrides), {"device": name, "torch": torch.__version__, "config": config,
+                                                    "overrides": overrides}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default="ben14k_vitb")
@@ -213,12 +222,8 @@ def main() -> None:
     p.add_argument("--out", default=os.environ.get("OUT", "."))
     p.add_argument("overrides", nargs="*")
     args = p.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.backends.cuda.matmul.allow_tf32 = True
-    cfg = load_config(args.config, args.overrides)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    report = {"device": name, "torch": torch.__version__, "config": args.config, "overrides": args.overrides,
-              "peak_bf16_tflops": peak_tflops(name)}
+    device, cfg, report = open_run(args.config, args.overrides)
+    report["peak_bf16_tflops"] = peak_tflops(report["device"])
     # Most wanted first, and the report rewritten after each run: a call that runs out of time keeps the rest.
     variants = [(None, False, False)] + ([(m, True, False) for m in args.compile_mode] + [(None, True, False)]
                                          if args.compile else []) + ([(None, False, True)] if args.checked else [])

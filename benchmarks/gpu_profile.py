@@ -27,9 +27,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_bench import count_host_syncs, release_memory, sync, synthetic_batch  # noqa: E402
+from gpu_bench import count_host_syncs, open_run, release_memory, sync, synthetic_batch  # noqa: E402
 
-from xjepa_kit.config import load_config  # noqa: E402
 from xjepa_kit.models import build_model  # noqa: E402
 from xjepa_kit.train import build_optimizer, optimisation_step  # noqa: E402
 
@@ -129,13 +128,10 @@ def main() -> None:
     p.add_argument("--out", default=os.environ.get("OUT", "."))
     p.add_argument("overrides", nargs="*")
     args = p.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.backends.cuda.matmul.allow_tf32 = True
-    cfg = load_config(args.config, args.overrides)
+    device, cfg, report = open_run(args.config, args.overrides)
+    report["runs"] = []
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-              "torch": torch.__version__, "config": args.config, "runs": []}
     runs = [(b, None) for b in args.backends] + [("default", m) for m in args.compile_mode]
     for backend, mode in runs:
         try:

@@ -1,4 +1,4 @@
-"""The prepared device script runs with only what the GPU machine has (torch, timm, numpy, yaml, tqdm)."""
+"""The prepared device scripts run with only what the GPU machine has (torch, timm, numpy, yaml, tqdm)."""
 
 import json
 import subprocess
@@ -10,17 +10,22 @@ ABSENT_ON_DEVICE = ["rasterio", "faiss", "leafmap", "umap", "pandas", "pyarrow",
                     "matplotlib", "ipywidgets"]
 
 
-def test_gpu_bench_runs_without_the_data_stack(tmp_path):
+def run_without_data_stack(script: str, args: list[str]) -> None:
+    """Run ``benchmarks/<script>`` with the packages the device machine lacks made unimportable."""
     code = (
         "import sys, runpy\n"
         f"for m in {ABSENT_ON_DEVICE!r}: sys.modules[m] = None  # import of these now fails\n"
-        "sys.argv = ['gpu_bench.py', '--config', 'tiny_cpu', '--batch', '2', '--steps', '1', '--warmup', '1', '--checked',\n"
-        "            '--eager-batch', '3',\n"
-        f"            '--embed-batch', '2', '--out', {str(tmp_path)!r}, 'model.encoder.depth=1']\n"
-        "runpy.run_path('benchmarks/gpu_bench.py', run_name='__main__')\n")
+        f"sys.argv = [{script!r}, *{args!r}]\n"
+        f"runpy.run_path('benchmarks/{script}', run_name='__main__')\n")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_gpu_bench_runs_without_the_data_stack(tmp_path):
+    run_without_data_stack("gpu_bench.py", ["--config", "tiny_cpu", "--batch", "2", "--steps", "1", "--warmup", "1",
+                                            "--checked", "--eager-batch", "3", "--embed-batch", "2",
+                                            "--out", str(tmp_path), "model.encoder.depth=1"])
     report = json.loads((tmp_path / "gpu_bench.json").read_text())
     run = report["train"][0]
     assert run["pairs_per_s"] > 0 and run["flops_per_step"] > 1e8 and run["batch"] == 2
@@ -44,15 +49,9 @@ def test_step_ops_counts_every_phase_of_the_eager_step():
 
 
 def test_gpu_profile_splits_step_time_by_kernel_kind(tmp_path):
-    code = (
-        "import sys, runpy\n"
-        f"for m in {ABSENT_ON_DEVICE!r}: sys.modules[m] = None  # import of these now fails\n"
-        "sys.argv = ['gpu_profile.py', '--config', 'tiny_cpu', '--batch', '2', '--steps', '1', '--warmup', '1',\n"
-        f"            '--backends', 'default', 'math', '--out', {str(tmp_path)!r}, 'model.encoder.depth=1']\n"
-        "runpy.run_path('benchmarks/gpu_profile.py', run_name='__main__')\n")
-    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert res.returncode == 0, res.stderr[-2000:]
+    run_without_data_stack("gpu_profile.py", ["--config", "tiny_cpu", "--batch", "2", "--steps", "1", "--warmup", "1",
+                                              "--backends", "default", "math", "--out", str(tmp_path),
+                                              "model.encoder.depth=1"])
     runs = json.loads((tmp_path / "gpu_profile.json").read_text())["runs"]
     assert [(r["attention_backend"], r["compile"]) for r in runs] == [("default", "eager"), ("math", "eager")]
     for r in runs:
