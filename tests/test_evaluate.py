@@ -14,7 +14,7 @@ from xjepa_kit.compare import add_prediction_rows
 from xjepa_kit.config import load_config
 from xjepa_kit.data import BigEarthNetMM
 from xjepa_kit.embeddings import Embeddings, embed, load_model
-from xjepa_kit.evaluate import drop_self, evaluate_embeddings
+from xjepa_kit.evaluate import drop_self, evaluate_embeddings, markdown_table
 from xjepa_kit.train import shutdown_distributed, train
 
 
@@ -206,3 +206,31 @@ def test_runs_saved_before_a_key_existed_still_compare_equal():
     assert config_changes({**now, "train": {**now["train"], "compile": True}}, now, REUSABLE_KEYS) == []  # speed only
     assert config_changes({**now, "mask": {**now["mask"], "fixed_shapes": True}}, now, REUSABLE_KEYS) == \
         ["mask.fixed_shapes: True -> False"]
+
+
+def test_p_at_1_with_ties_does_not_depend_on_the_other_ks():
+    v = np.tile(np.eye(1, 8, dtype=np.float32), (12, 1))  # identical vectors: every score ties
+    labels = np.zeros((12, 19), bool)
+    labels[0, 0] = True  # only archive item 0 shares the query's label
+    query_labels = np.zeros((1, 19), bool)
+    query_labels[0, 0] = True
+    arch = Embeddings({"s1": v, "s2": v}, np.array([f"a{i}" for i in range(12)]), labels, np.zeros((12, 4)))
+    q = Embeddings({"s1": v[:1], "s2": v[:1]}, np.array(["q"]), query_labels, np.zeros((1, 4)))
+    alone = evaluate_embeddings(q, arch, ks=(1,))["directions"]["s1->s2"]["P@1"]
+    with_more = evaluate_embeddings(q, arch, ks=(1, 10))["directions"]["s1->s2"]["P@1"]
+    assert alone == with_more == 1.0  # ties in archive order: item 0 first, as the explorer ranks them
+
+
+def test_k_beyond_the_archive_is_reported_and_warned_when_asked_for():
+    v = np.eye(6, 8, dtype=np.float32)
+    q = Embeddings({"s1": v, "s2": v}, np.array([f"p{i}" for i in range(6)]), np.ones((6, 19), bool), np.zeros((6, 4)))
+    with pytest.warns(UserWarning, match=r"k=\[10\] exceed the 5 archive items"):
+        rep = evaluate_embeddings(q, q, ks=(3, 10), same_set=True)
+    assert rep["ks"] == [3] and rep["ks_dropped"] == [10]
+    assert "| P@3 |" in markdown_table(rep, k=10)  # the table falls back to k=3
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the defaults (5 ... 100) are dropped quietly for a small archive
+        rep = evaluate_embeddings(q, q, same_set=True)
+    assert rep["ks"] == [5] and rep["ks_dropped"] == [10, 20, 50, 100]

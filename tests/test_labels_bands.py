@@ -59,3 +59,13 @@ def test_fill_nonfinite_uses_band_mean_and_counts():
     assert n == 2 and np.isfinite(y).all()
     assert y[0, 0, 0] == pytest.approx(BEN_MEAN["VV"]) and y[1, 2, 2] == pytest.approx(BEN_MEAN["VH"])
     assert np.isnan(x[0, 0, 0])  # the caller's array is untouched
+
+
+def test_band_statistics_agree_with_bigearthnet_common():
+    from bigearthnet_common import constants
+
+    mean = {**constants.BAND_STATS_S2["mean"], **constants.BAND_STATS_S1["mean"]}
+    std = {**constants.BAND_STATS_S2["std"], **constants.BAND_STATS_S1["std"]}
+    assert set(BEN_MEAN) == set(BEN_STD) <= set(mean)
+    for band in BEN_MEAN:
+        assert BEN_MEAN[band] == pytest.approx(mean[band], abs=0.01) and BEN_STD[band] == pytest.approx(std[band], abs=0.01)

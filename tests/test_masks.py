@@ -1,8 +1,10 @@
 """Multi-block masks: disjoint context and targets, sizes, determinism by (seed, step, rank)."""
 
 import numpy as np
+import pytest
 import torch
 
+from xjepa_kit.errors import XJepaError
 from xjepa_kit.masks import MaskCollator, sample_masks
 
 
@@ -59,10 +61,6 @@ def test_fixed_shapes_give_the_same_token_counts_every_batch():
 
 
 def test_impossible_context_count_names_the_key():
-    import pytest
-
-    from xjepa_kit.errors import XJepaError
-
     with pytest.raises(XJepaError, match="mask.context_tokens=53"):  # 64 - 12 + 1: more than any draw leaves
         sample_masks(np.random.default_rng(0), batch=2, grid=8, fixed_shapes=True, context_tokens=53)
 
@@ -71,3 +69,17 @@ def test_collator_passes_fixed_shapes():
     items = [{"s1": torch.zeros(2, 4, 4), "_step": s} for s in range(3)]
     a = MaskCollator(8, fixed_shapes=True, context_tokens=17)(items)
     assert a["masks"].context.shape == (3, 17) and a["masks"].targets.shape == (3, 4, 12)
+
+
+def test_every_sample_keeps_min_keep_context_tokens():
+    # 30 of 64 tokens is often more than the 8 x 8 context block leaves around 4 targets: samples are redrawn
+    for seed in range(10):
+        m = sample_masks(np.random.default_rng(seed), batch=8, grid=8, min_keep=30)
+        assert m.context.shape[1] >= 30
+        for b in range(8):
+            assert not set(m.context[b].tolist()) & set(m.targets[b].flatten().tolist())
+
+
+def test_impossible_min_keep_names_the_key():
+    with pytest.raises(XJepaError, match=r"mask\.min_keep=4 .*lower mask\.min_keep"):
+        sample_masks(np.random.default_rng(0), batch=2, grid=4, target_scale=(0.9, 1.0))  # targets cover the grid

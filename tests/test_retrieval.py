@@ -101,3 +101,13 @@ def test_index_from_embeddings_refuses_queries_of_another_checkpoint(tmp_path):
         index.search_embeddings(make("bbb", 0), "s1", 5)
     with pytest.raises(XJepaError, match="no 'rgb' vectors"):
         RetrievalIndex.from_embeddings(archive, "rgb")
+
+
+def test_tied_scores_come_in_archive_row_order_for_every_k():
+    archive = np.tile(_unit(1, 8), (12, 1))  # 12 identical items: every score ties
+    archive[7] = -archive[7]  # one item scores lower
+    index = RetrievalIndex.build(archive)
+    for k in (1, 4, 11, 12):
+        scores, rows = index.search(archive[:1], k)
+        assert rows[0].tolist() == ([r for r in range(12) if r != 7] + [7])[:k]
+        assert np.all(np.diff(scores[0]) <= 0)

@@ -186,8 +186,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluate(args.checkpoint, args.data, ks=args.k, query_split=args.query_split,
                       archive_split=args.archive_split, batch_size=args.batch_size, num_workers=args.workers,
                       embed_from=args.embed_from)
-    out, md = write_report(report, args.out, k=10 if 10 in report["ks"] else report["ks"][0])
-    print(markdown_table(report, k=10 if 10 in report["ks"] else report["ks"][0]))
+    out, md = write_report(report, args.out, k=10)
+    print(markdown_table(report, k=10))
     print(f"{report['queries']} queries ({args.query_split}) x {report['archive']} archive ({args.archive_split}) "
           f"-> {out}, {md}")
     return 0

@@ -9,6 +9,7 @@ the partner is). Same-modal search over the set the queries come from excludes t
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +53,16 @@ def evaluate_embeddings(queries: Embeddings, archive: Embeddings, ks=DEFAULT_KS,
     if len(archive) - int(same_set) < 1:
         raise XJepaError("the archive is empty: nothing to retrieve")
     kmax = min(max(ks), len(archive) - int(same_set))
-    ks = tuple(k for k in ks if k <= kmax) or (kmax,)
+    dropped = [k for k in ks if k > kmax]
+    if dropped:  # the report says so; a warning only for k's the caller chose (the defaults fit large archives)
+        kept = tuple(k for k in ks if k <= kmax) or (kmax,)
+        if set(ks) != set(DEFAULT_KS):
+            warnings.warn(f"k={dropped} exceed the {kmax} archive items a query can retrieve; evaluated at "
+                          f"k={list(kept)}", stacklevel=2)
+        ks = kept
     mods = list(queries.vectors)
-    out: dict = {"ks": list(ks), "queries": len(queries), "archive": len(archive), "directions": {}}
+    out: dict = {"ks": list(ks), "ks_dropped": dropped, "queries": len(queries), "archive": len(archive),
+                 "directions": {}}
     for s, t in directions(mods):
         ranked = search(archive.vectors[t], queries.query_vectors(s, t), kmax, exclude_self=same_set and s == t)
         metrics = retrieval_metrics(ranked, queries.labels, archive.labels, ks)
@@ -93,7 +101,13 @@ def evaluate(checkpoint: str | Path, data: str | Path, ks=DEFAULT_KS, query_spli
 
 
 def markdown_table(report: dict, k: int = 10) -> str:
-    """The four directions at ``k`` as a markdown table (metrics in %, as papers print them)."""
+    """The four directions at ``k`` as a markdown table (metrics in %, as papers print them).
+
+    A ``k`` the report lacks (dropped for a small archive) gives way to the largest evaluated one below it
+    (or the smallest evaluated one).
+    """
+    ks = report.get("ks") or [k]
+    k = k if k in ks else max((x for x in ks if x <= k), default=min(ks))
     cols = [c.format(k=k) for c in TABLE_KEYS]
     lines = ["| direction | " + " | ".join(cols) + " |", "| --- |" + " ---: |" * len(cols)]
     for name, m in report["directions"].items():

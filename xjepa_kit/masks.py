@@ -3,7 +3,10 @@
 Per batch, block sizes are drawn once (as I-JEPA does, so masks stack without padding); per
 sample, positions are drawn: ``num_targets`` target blocks and one context block with the
 target tokens removed. Both modalities use the same positions (their grids are co-registered).
-Masks are seeded by (seed, step, rank), so a resumed run sees exactly the same masks.
+Masks are seeded by (seed, step, rank), so a resumed run sees exactly the same masks. Every sample keeps at
+least ``min_keep`` context tokens (redrawn otherwise; after 20 tries the context is everything outside the
+targets). Block sides are whole tokens, so on BigEarthNet's 8 x 8 grid the drawn scales are quantised: target
+blocks of 9, 12 or 16 tokens (0.14, 0.19, 0.25 of the grid) and context blocks of 7 x 7 or 8 x 8 (0.77, 1.0).
 
 With ``fixed_shapes`` every batch has the same token counts: target blocks of one area (the
 rectangles of that area inside the aspect range, see :func:`fixed_target_shapes`) and exactly
@@ -105,7 +108,7 @@ def sample_masks(rng: np.random.Generator, batch: int, grid: int, num_targets: i
                                                      tuple(context_scale))
     else:
         th, tw = _block_size(rng, grid, tuple(target_scale), tuple(target_aspect))
-        need = min_keep
+        need = max(1, min_keep)
     ch, cw = _block_size(rng, grid, tuple(context_scale), (1.0, 1.0))
     targets = np.empty((batch, num_targets, th * tw), np.int64)
     contexts = []
@@ -116,12 +119,13 @@ def sample_masks(rng: np.random.Generator, batch: int, grid: int, num_targets: i
                 ctx = np.setdiff1d(_block(rng, grid, ch, cw), np.concatenate(blocks))
             else:  # then: context = everything not in a target
                 ctx = np.setdiff1d(np.arange(grid * grid), np.concatenate(blocks))
-            if len(ctx) >= need or (attempt >= 20 and not fixed_shapes):
+            if len(ctx) >= need:
                 break
         else:
-            raise XJepaError(f"mask.context_tokens={need} context tokens could not be drawn around {num_targets} "
-                             f"target blocks of {th}x{tw} on a {grid}x{grid} grid; lower mask.context_tokens "
-                             f"(0 picks it automatically)")
+            key, fix = ("mask.context_tokens", "lower mask.context_tokens (0 picks it automatically)") if fixed_shapes \
+                else ("mask.min_keep", "lower mask.min_keep, mask.num_targets or mask.target_scale")
+            raise XJepaError(f"{key}={need} context tokens could not be drawn around {num_targets} target blocks "
+                             f"of {th}x{tw} on a {grid}x{grid} grid in 200 tries; {fix}")
         targets[b] = np.stack(blocks)
         contexts.append(ctx)
     keep = need if fixed_shapes else max(min(len(c) for c in contexts), 1)

@@ -44,6 +44,22 @@ def _faiss_index(vectors: np.ndarray, kind: str) -> faiss.Index:
     raise XJepaError(f"unknown index kind {kind!r}; choose one of {KINDS}")
 
 
+def order_ties_by_row(scores: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Equal scores in archive-row order (scores [Q, k] descending, rows [Q, k]).
+
+    faiss returns tied items in an order that depends on k, so P@1 of one query could change with the largest k
+    asked for; sorted by row, a top-k list is the first k of any longer one (where it holds the same items) and
+    agrees with a stable sort of the scores (the explorer's).
+    """
+    tied = np.flatnonzero((scores[:, 1:] == scores[:, :-1]).any(1)) if scores.shape[1] > 1 else []
+    if len(tied):
+        order = np.lexsort((rows[tied], -scores[tied]), axis=1)
+        scores, rows = scores.copy(), rows.copy()
+        scores[tied] = np.take_along_axis(scores[tied], order, 1)
+        rows[tied] = np.take_along_axis(rows[tied], order, 1)
+    return scores, rows
+
+
 class RetrievalIndex:
     """A faiss index with ``ids`` [N] and ``meta`` (``dim``, ``kind``, ``modality``, ``checkpoint_hash`` ...)."""
 
@@ -101,7 +117,7 @@ class RetrievalIndex:
             bad = np.flatnonzero(~np.isfinite(queries).all(1))
             raise XJepaError(f"{len(bad)} query vector(s) hold NaN or inf (first: row {bad[0]}); embed them again")
         k = min(k, len(self))
-        return self.index.search(queries, k)
+        return order_ties_by_row(*self.index.search(queries, k))
 
     def save(self, path: str | Path) -> Path:
         """One ``.npz`` with the serialised index, ids and metadata, written atomically."""

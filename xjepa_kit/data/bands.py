@@ -25,7 +25,8 @@ PATCH_PX = 120  # BigEarthNet patches: 1200 m x 1200 m at 10 m (Sumbul et al., I
 
 # BigEarthNet v1 per-band mean / std, L2A reflectance x 10000 and S1 backscatter in dB.
 # Source: TU Berlin BigEarthNet statistics as listed in DESIGN 3.5 (the values distributed with
-# the BigEarthNet-MM models, Sumbul et al. 2021).
+# the BigEarthNet-MM models, Sumbul et al. 2021); they agree within 0.005 with bigearthnet-common's
+# ``constants.BAND_STATS_S2`` / ``BAND_STATS_S1``.
 BEN_MEAN: dict[str, float] = {
     "B01": 340.77, "B02": 429.94, "B03": 614.22, "B04": 590.24, "B05": 950.68, "B06": 1792.46,
     "B07": 2075.47, "B08": 2218.95, "B8A": 2266.46, "B09": 2246.06, "B11": 1594.43,
