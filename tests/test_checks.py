@@ -90,3 +90,14 @@ def test_swapped_partners_in_v2_and_ben14k_metadata_are_reported(tmp_path):
         assert len(mismatched) == 2 and len(report.problems) == 2, report.summary()
         assert all("km from its S2 partner" in p.message for p in mismatched)
         assert sorted(any(meta.at[r, "s1_name"] in p.path for p in mismatched) for r in range(6)) == [False] * 4 + [True] * 2
+
+
+def test_an_fmow_root_is_named_as_such(tmp_path, capsys):
+    from xjepa_kit.data.fmow_fakes import make_fake_fmow
+
+    rgb, sentinel = make_fake_fmow(tmp_path / "fmow", locations=1, images=1, splits=("train",))
+    for root in (rgb, sentinel):
+        assert main(["data", "check", str(root)]) == 1
+        assert "is an fMoW root: `xjepa data check` and `data pack` read BigEarthNet only" in capsys.readouterr().out
+    assert main(["data", "check", str(tmp_path / "fmow")]) == 1  # not a root of either: the BigEarthNet message
+    assert "no Sentinel-2 and Sentinel-1 folders found" in capsys.readouterr().out

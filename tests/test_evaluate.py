@@ -121,7 +121,7 @@ def test_variants_and_demo_write_their_reports(tmp_path, capsys):
     assert capsys.readouterr().out.count(": reusing") == 3
 
 
-def test_fmow_run_trains_embeds_and_evaluates(tmp_path):
+def test_fmow_run_trains_embeds_and_evaluates(tmp_path, capsys):
     from xjepa_kit.data.fmow_fakes import make_fake_fmow
     from xjepa_kit.evaluate import evaluate
 
@@ -134,6 +134,14 @@ def test_fmow_run_trains_embeds_and_evaluates(tmp_path):
     assert set(report["directions"]) == {"rgb->sentinel", "sentinel->rgb", "rgb->rgb", "sentinel->sentinel"}
     assert report["queries"] == 12 and report["archive"] == 12
     assert 0 <= report["directions"]["rgb->sentinel"]["pair_recall@5"] <= 1
+    # the data moved: the run's RGB root is gone, and --rgb-root names its new place
+    moved = tmp_path / "moved"
+    (tmp_path / "fmow").rename(moved)
+    args = ["evaluate", "--checkpoint", str(tmp_path / "run" / "last.pt"), "--data", str(moved / sentinel.name),
+            "--k", "1", "--workers", "0", "--out", str(tmp_path / "report.json")]
+    assert main(args) == 2 and "data.fmow_rgb_root" in capsys.readouterr().err
+    assert main(args + ["--rgb-root", str(moved / rgb.name)]) == 0
+    assert json.loads((tmp_path / "report.json").read_text())["queries"] == 12
 
 
 def test_cli_ablate_runs_the_chosen_variants(synth_v1, tmp_path, capsys):

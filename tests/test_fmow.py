@@ -225,6 +225,18 @@ def test_unknown_category_folder(fake_copy: tuple[Path, Path]) -> None:
         FMoWPairs(rgb, sen, split="train")
 
 
+def test_bad_csv_rows_name_the_row_and_value(fake_copy: tuple[Path, Path]) -> None:
+    rgb, sen = fake_copy
+    good = pd.read_csv(sen / "train.csv")
+    for column, value, shown in (("image_id", None, "image_id is empty"), ("location_id", "x7", "location_id 'x7'"),
+                                 ("category", "Zoo", "category 'Zoo'")):
+        bad = good.astype({column: object})
+        bad.loc[3, column] = value
+        bad.to_csv(sen / "train.csv", index=False)
+        with pytest.raises(DataError, match=rf"train.csv, row 4.*{shown}|unknown fMoW {shown} in .*train.csv, row 4"):
+            FMoWPairs(rgb, sen, split="train")
+
+
 def test_unreadable_files_name_the_file(fake_copy: tuple[Path, Path]) -> None:
     rgb, sen = fake_copy
     ds = FMoWPairs(rgb, sen, split="train", size=8)

@@ -87,6 +87,18 @@ def test_split_file_with_other_header_names_or_a_bad_split(synth_v1, tmp_path):
             BigEarthNetMM(synth_v1, split_file=tmp_path / "bad.csv")
 
 
+def test_split_file_listing_a_pair_twice_is_refused(synth_v1, tmp_path):
+    chosen = BigEarthNetMM(synth_v1).index.iloc[[3, 5, 8]].copy()
+    for rows, splits, shown in (([0, 1, 2, 1], ["val", "val", "test", "val"], "rows 2, 4 \\(splits val, val\\)"),
+                                ([0, 1, 2, 0], ["val", "val", "test", "test"], "rows 1, 4 \\(splits val, test\\)")):
+        dup = chosen.iloc[rows].copy()
+        dup["split"] = splits
+        dup.to_csv(tmp_path / "dup.csv", index=False)
+        name = dup["s2_name"].iloc[-1]
+        with pytest.raises(DataError, match=rf"dup.csv: {name} is listed in {shown}; each pair belongs in one split"):
+            BigEarthNetMM(synth_v1, split_file=tmp_path / "dup.csv")
+
+
 def test_band_options_and_physical_units(synth_v1):
     s12 = BigEarthNetMM(synth_v1, s2_bands=12, normalize=False)[0]
     s10 = BigEarthNetMM(synth_v1, normalize=False)[0]

@@ -111,3 +111,24 @@ def test_tied_scores_come_in_archive_row_order_for_every_k():
         scores, rows = index.search(archive[:1], k)
         assert rows[0].tolist() == ([r for r in range(12) if r != 7] + [7])[:k]
         assert np.all(np.diff(scores[0]) <= 0)
+
+
+def test_embeddings_of_another_run_or_dataset_are_refused_by_evaluation_and_explorer(tmp_path):
+    from xjepa_kit.evaluate import evaluate_embeddings
+    from xjepa_kit.explorer_logic import search_results
+
+    def emb(hash_: str, dim: int = 8, classes: int = 19, mods=("s1", "s2")) -> Embeddings:
+        return Embeddings({m: _unit(5, dim) for m in mods}, np.array([f"p{i}" for i in range(5)]),
+                          np.ones((5, classes), bool), np.zeros((5, 4)), {"checkpoint_hash": hash_})
+
+    queries = Embeddings.load(emb("a" * 64).save(tmp_path / "queries.npz"))
+    for archive, match in [(emb("b" * 64), "different checkpoints"), (emb("a" * 64, dim=4), "dimension 8 and 4"),
+                           (emb("a" * 64, classes=62), "19 and 62 classes"),
+                           (emb("a" * 64, mods=("sentinel", "rgb")), r"no \['s1', 's2'\] vectors")]:
+        with pytest.raises(XJepaError, match=match) as err:
+            evaluate_embeddings(queries, archive, ks=(1,))
+        assert "queries.npz" in str(err.value)  # the file is named
+        if "vectors" not in match:  # search_results names the missing modality itself
+            with pytest.raises(XJepaError, match=match):
+                search_results(queries, 0, "s1->s2", 3, archive=archive)
+    assert evaluate_embeddings(queries, emb("a" * 64), ks=(1,))["directions"]  # the same run's archive is fine

@@ -8,7 +8,7 @@ import socket
 import pytest
 import torch
 
-from xjepa_kit.checkpoint import CheckpointError, load_checkpoint
+from xjepa_kit.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from xjepa_kit.cli import main
 from xjepa_kit.config import load_config
 from xjepa_kit.data import BigEarthNetMM, pack
@@ -55,6 +55,8 @@ def test_resume_continues_exactly(synth_v1, tmp_path):
     resumed_dir.mkdir()
     shutil.copy(tmp_path / "straight" / "ckpt_000004.pt", resumed_dir / "last.pt")  # as if stopped at step 4
     shutil.copy(tmp_path / "straight" / "metrics.jsonl", resumed_dir / "metrics.jsonl")  # rows 5-8 logged too
+    with open(resumed_dir / "metrics.jsonl", "a") as f:
+        f.write('{"step": 9, "loss": 1.2')  # and a row cut short by the kill
     resumed = train(cfg, resumed_dir, resume=True, progress=False)
     a, b = straight.state_dict(), resumed.state_dict()
     assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
@@ -82,7 +84,7 @@ def test_checkpoint_of_another_model_is_refused(synth_v1, tmp_path):
         load_checkpoint(tmp_path / "junk.pt")
 
 
-def test_resume_refuses_another_config_and_leaves_the_run_untouched(synth_v1, tmp_path):
+def test_resume_refuses_another_config_and_leaves_the_run_untouched(synth_v1, tmp_path, capsys):
     run = tmp_path / "run"
     train(_cfg(synth_v1, "train.steps=2"), run, progress=False)
     saved, rows = (run / "config.yaml").read_bytes(), (run / "metrics.jsonl").read_bytes()
@@ -93,8 +95,13 @@ def test_resume_refuses_another_config_and_leaves_the_run_untouched(synth_v1, tm
     assert (run / "config.yaml").read_bytes() == saved and (run / "metrics.jsonl").read_bytes() == rows
     # longer, on moved data, with other loader workers: the same run, continued
     shutil.copytree(synth_v1, tmp_path / "moved")
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["world"] == 1
+    save_checkpoint(run / "last.pt", {**ckpt, "world": 2})  # as if trained on two processes
+    capsys.readouterr()
     train(_cfg(tmp_path / "moved", "train.steps=4", "data.num_workers=1"), run, resume=True, progress=False)
     assert [r["step"] for r in _rows(run)] == [1, 2, 3, 4] and load_checkpoint(run / "last.pt")["step"] == 4
+    assert "trained on 2 processes and resumes on 1: the global batch changes from 16 to 8" in capsys.readouterr().out
 
 
 def test_an_image_size_other_than_the_patches_is_one_clear_error(synth_v1, tmp_path):

@@ -34,6 +34,21 @@ def atomic_savez(path: str | Path, meta: dict | None = None, **arrays: np.ndarra
     return path
 
 
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (a reader sees the old file or the whole new one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
 def load_savez(path: str | Path, kind: str, read: Callable[[Any, dict], T], missing_hint: str = "") -> T:
     """Read what :func:`atomic_savez` wrote: ``read(npz, meta)`` -> result, with one clear error
     naming the file when it is missing (``missing_hint`` says how to make it) or is not a ``kind`` file."""

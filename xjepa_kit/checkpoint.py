@@ -2,7 +2,8 @@
 
 A checkpoint is plain data: tensors, numbers, strings, lists and dicts (never pickled code):
 ``model`` (state dict), ``optimizer``, ``step``, ``rng`` (torch / CUDA / numpy / python states),
-``config`` (the resolved config as a dict), ``signature`` (method, modalities, parameter shapes).
+``config`` (the resolved config as a dict), ``signature`` (method, modalities, parameter shapes), ``finished``,
+``world`` (the number of processes that trained it).
 """
 
 from __future__ import annotations

@@ -57,6 +57,12 @@ def _add_embed_from(p: argparse.ArgumentParser) -> None:
                         "through the X-JEPA predictors")
 
 
+def _add_data_paths(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split-file", default=None, help="replaces the run's data.split_file (e.g. when it moved)")
+    p.add_argument("--rgb-root", default=None, help="fMoW: replaces the run's data.fmow_rgb_root (--data is the "
+                   "Sentinel root)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xjepa", description="X-JEPA cross-modal retrieval kit")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -77,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     _add_embed_from(p)
+    _add_data_paths(p)
     p = sub.add_parser("evaluate", help="retrieval metrics in the four directions (queries val, archive test)")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", required=True, help="GeoTIFF root or packed store")
@@ -88,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--force", action="store_true", help="replace an existing report")
     _add_embed_from(p)
+    _add_data_paths(p)
     p = sub.add_parser("ablate", help="train and evaluate baselines and ablations on the same data and budget")
     p.add_argument("--data", required=True, help="GeoTIFF root or packed store")
     p.add_argument("--out", required=True, help="folder for one run per variant and comparison.{json,md,png}")
@@ -162,13 +170,13 @@ def run_embed(args: argparse.Namespace) -> int:
     from xjepa_kit.config import config_from_dict
     from xjepa_kit.embeddings import embed, load_model
     from xjepa_kit.train import setup_distributed, shutdown_distributed
-    from xjepa_kit.train_data import build_dataset
+    from xjepa_kit.train_data import build_dataset, point_at_data
 
     _refuse_existing([Path(args.out)], args.force)
     _, _, device = setup_distributed()  # under torchrun each rank embeds a shard, rank 0 merges
     model, meta = load_model(args.checkpoint, device, embed_from=args.embed_from)
     cfg = config_from_dict(meta.pop("config"))  # read the data as the run was trained (kind, bands, split file)
-    cfg.data.root = args.data
+    point_at_data(cfg, args.data, args.split_file, args.rgb_root)
     emb = embed(model, build_dataset(cfg, split=args.split), args.batch_size, args.workers, device)
     emb.meta.update(meta)
     shutdown_distributed()
@@ -180,12 +188,12 @@ def run_embed(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from xjepa_kit.evaluate import evaluate, markdown_table, write_report
+    from xjepa_kit.evaluate import evaluate, markdown_table, report_paths, write_report
 
-    _refuse_existing([Path(args.out), Path(args.out).with_suffix(".md")], args.force)
+    _refuse_existing(list(report_paths(args.out)), args.force)
     report = evaluate(args.checkpoint, args.data, ks=args.k, query_split=args.query_split,
                       archive_split=args.archive_split, batch_size=args.batch_size, num_workers=args.workers,
-                      embed_from=args.embed_from)
+                      embed_from=args.embed_from, split_file=args.split_file, rgb_root=args.rgb_root)
     out, md = write_report(report, args.out, k=10)
     print(markdown_table(report, k=10))
     print(f"{report['queries']} queries ({args.query_split}) x {report['archive']} archive ({args.archive_split}) "

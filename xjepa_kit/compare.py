@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from xjepa_kit.atomic import atomic_write_text
 from xjepa_kit.checkpoint import config_changes, load_checkpoint
 from xjepa_kit.config import load_config, to_dict
 from xjepa_kit.errors import XJepaError
@@ -70,7 +71,7 @@ def run_variants(variants: dict[str, list[str]], data: str | Path, out: str | Pa
         report["overrides"] = extra
         report["steps"] = load_checkpoint(run / "last.pt")["step"]
         results["methods"][name] = report
-        (run / "report.json").write_text(json.dumps(report, indent=1))
+        atomic_write_text(run / "report.json", json.dumps(report, indent=1))
     write_comparison(results, out)
     return results
 
@@ -135,10 +136,10 @@ def write_comparison(results: dict, out: str | Path, k: int | None = None) -> No
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "comparison.json").write_text(json.dumps(results, indent=1))
+    atomic_write_text(out / "comparison.json", json.dumps(results, indent=1))
     parts = ["# Method comparison", "", f"Data: `{results['data']}`; queries = validation split, archive = "
              "test split; F1 in % (DESIGN 7).", "", comparison_table(results, k), "", "![F1 per direction](comparison.png)"]
     for name, rep in results["methods"].items():
         parts += ["", f"## {name}", "", markdown_table(rep, k)]
-    (out / "comparison.md").write_text("\n".join(parts) + "\n")
+    atomic_write_text(out / "comparison.md", "\n".join(parts) + "\n")
     plot_comparison(results, out / "comparison.png", k)

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from xjepa_kit.atomic import atomic_write_text
 from xjepa_kit.errors import XJepaError
 
 PRESET_DIR = Path(__file__).parent / "configs"
@@ -246,4 +247,4 @@ def config_from_dict(values: dict) -> Config:
 
 def save_config(cfg: Config, path: str | Path) -> None:
     """Write the resolved config as YAML."""
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))

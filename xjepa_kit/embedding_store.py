@@ -31,6 +31,7 @@ class Embeddings:
     bounds: np.ndarray
     meta: dict = field(default_factory=dict)
     cross: dict[str, np.ndarray] = field(default_factory=dict)
+    source: str = field(default="", compare=False)  # the file it was loaded from, for messages
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -52,9 +53,36 @@ class Embeddings:
         def read(z, meta: dict) -> Embeddings:
             vectors = {k[4:]: z[k] for k in z.files if k.startswith("vec_")}
             cross = {k[6:]: z[k] for k in z.files if k.startswith("cross_")}
-            return cls(vectors, z["ids"], z["labels"], z["bounds"], meta, cross)
+            return cls(vectors, z["ids"], z["labels"], z["bounds"], meta, cross, source=str(path))
 
         return load_savez(path, "embeddings", read, "; create it with `xjepa embed`")
+
+
+def check_comparable(queries: Embeddings, archive: Embeddings, modalities=None) -> None:
+    """Raise :class:`~xjepa_kit.errors.XJepaError` unless ``archive`` can answer ``queries``: one checkpoint
+    (where both record its hash), the ``modalities`` (default: the queries') in both, equal dimensions
+    and one label set."""
+    from xjepa_kit.errors import XJepaError
+
+    if archive is queries:
+        return
+    q, a = (e.source or e.meta.get("checkpoint") or "in memory" for e in (queries, archive))
+    both = f"queries ({q}) and archive ({a})"
+    qh, ah = queries.meta.get("checkpoint_hash"), archive.meta.get("checkpoint_hash")
+    if qh and ah and qh != ah:
+        raise XJepaError(f"{both} were embedded by different checkpoints (hash {qh[:12]} vs {ah[:12]}); "
+                         "embed both with one checkpoint")
+    missing = [m for m in (modalities or queries.vectors) if m not in archive.vectors]
+    if missing:
+        raise XJepaError(f"{both}: the archive holds no {missing} vectors (queries: {sorted(queries.vectors)}, "
+                         f"archive: {sorted(archive.vectors)}); embed both from one kind of dataset")
+    for m in set(queries.vectors) & set(archive.vectors):
+        if queries.vectors[m].shape[1] != archive.vectors[m].shape[1]:
+            raise XJepaError(f"{both} have {m} vectors of dimension {queries.vectors[m].shape[1]} and "
+                             f"{archive.vectors[m].shape[1]}; embed both with one checkpoint")
+    if queries.labels.shape[1] != archive.labels.shape[1]:
+        raise XJepaError(f"{both} use {queries.labels.shape[1]} and {archive.labels.shape[1]} classes; "
+                         "embed both from one dataset")
 
 
 def checkpoint_hash(path: str | Path) -> str:

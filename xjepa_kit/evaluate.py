@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xjepa_kit.embedding_store import Embeddings
+from xjepa_kit.atomic import atomic_write_text
+from xjepa_kit.embedding_store import Embeddings, check_comparable
 from xjepa_kit.errors import XJepaError
 from xjepa_kit.metrics import retrieval_metrics
 from xjepa_kit.retrieval import RetrievalIndex
@@ -45,13 +46,20 @@ def search(archive: np.ndarray, queries: np.ndarray, k: int, exclude_self: bool 
     return drop_self(ranked) if exclude_self else ranked
 
 
-def evaluate_embeddings(queries: Embeddings, archive: Embeddings, ks=DEFAULT_KS, same_set: bool = False) -> dict:
-    """Metrics for every direction -> ``{"directions": {"s1->s2": {"F1@10": ...}, ...}, ...}``."""
+def checked_ks(ks) -> tuple[int, ...]:
+    """The k's sorted and unique; one error unless every k is at least 1."""
     ks = tuple(sorted(set(int(k) for k in ks)))
     if not ks or ks[0] < 1:
         raise XJepaError(f"every k must be at least 1, got {list(ks)}")
+    return ks
+
+
+def evaluate_embeddings(queries: Embeddings, archive: Embeddings, ks=DEFAULT_KS, same_set: bool = False) -> dict:
+    """Metrics for every direction -> ``{"directions": {"s1->s2": {"F1@10": ...}, ...}, ...}``."""
+    ks = checked_ks(ks)
     if len(archive) - int(same_set) < 1:
         raise XJepaError("the archive is empty: nothing to retrieve")
+    check_comparable(queries, archive)
     kmax = min(max(ks), len(archive) - int(same_set))
     dropped = [k for k in ks if k > kmax]
     if dropped:  # the report says so; a warning only for k's the caller chose (the defaults fit large archives)
@@ -78,20 +86,22 @@ def evaluate_embeddings(queries: Embeddings, archive: Embeddings, ks=DEFAULT_KS,
 
 def evaluate(checkpoint: str | Path, data: str | Path, ks=DEFAULT_KS, query_split: str = "val",
              archive_split: str = "test", batch_size: int = 64, num_workers: int = 2,
-             embed_from: str | None = None) -> dict:
+             embed_from: str | None = None, split_file: str | None = None, rgb_root: str | None = None) -> dict:
     """Embed both splits of ``data`` with ``checkpoint`` and evaluate.
 
     ``data`` is read as the checkpoint was trained: a BigEarthNet GeoTIFF root or packed store (with
     the training run's split file and band setting), or the fMoW-Sentinel root of an fMoW run.
-    ``embed_from`` replaces the run's ``model.embed_from`` (e.g. ``prediction`` for an X-JEPA run).
+    ``embed_from`` replaces the run's ``model.embed_from`` (e.g. ``prediction`` for an X-JEPA run);
+    ``split_file`` and ``rgb_root`` its ``data.split_file`` and ``data.fmow_rgb_root``.
     """
     from xjepa_kit.config import config_from_dict
     from xjepa_kit.embeddings import embed, load_model
-    from xjepa_kit.train_data import build_dataset
+    from xjepa_kit.train_data import build_dataset, point_at_data
 
+    checked_ks(ks)  # before the minutes of embedding
     model, meta = load_model(checkpoint, embed_from=embed_from)
     cfg = config_from_dict(meta.pop("config"))
-    cfg.data.root = str(data)
+    point_at_data(cfg, data, split_file, rgb_root)
     q = embed(model, build_dataset(cfg, split=query_split), batch_size, num_workers)
     same = query_split == archive_split
     a = q if same else embed(model, build_dataset(cfg, split=archive_split), batch_size, num_workers)
@@ -118,9 +128,16 @@ def markdown_table(report: dict, k: int = 10) -> str:
 
 def write_report(report: dict, out: str | Path, k: int = 10) -> tuple[Path, Path]:
     """``out`` (JSON) and the markdown table beside it (``.md``)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
-    md = out.with_suffix(".md")
-    md.write_text(f"# Retrieval report\n\n{markdown_table(report, k)}\n")
+    out, md = report_paths(out)
+    atomic_write_text(out, json.dumps(report, indent=1))
+    atomic_write_text(md, f"# Retrieval report\n\n{markdown_table(report, k)}\n")
     return out, md
+
+
+def report_paths(out: str | Path) -> tuple[Path, Path]:
+    """The JSON report ``out`` and its markdown table beside it (``.md``); refused where the two would be one file."""
+    out = Path(out)
+    if out.suffix.lower() == ".md":
+        raise XJepaError(f"--out {out} names the JSON report, and its markdown table is written beside it as .md: "
+                         f"give {out.with_suffix('.json')} instead")
+    return out, out.with_suffix(".md")

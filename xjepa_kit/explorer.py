@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from xjepa_kit.data.bands import S1_BANDS, denormalize
-from xjepa_kit.embedding_store import Embeddings
+from xjepa_kit.embedding_store import Embeddings, check_comparable
 from xjepa_kit.errors import XJepaError
 from xjepa_kit.explorer_logic import (COLORS, directions, footprints_geojson, label_names, parse_direction,
                                       png_data_url, query_options, s1_composite, s2_rgb, search_results, zoom_for)
@@ -54,6 +54,7 @@ class RetrievalExplorer:
         self.archive = embeddings if self.same_set else archive_embeddings
         self.archive_dataset = dataset if self.same_set else archive_dataset
         self.thumbnails = thumbnails
+        check_comparable(self.queries, self.archive, modalities=list(self.archive.vectors))
         if thumbnails and self.archive_dataset is None:
             raise XJepaError("pass archive_dataset with archive_embeddings (or thumbnails=False)")
         for emb, ds in ((self.queries, dataset), (self.archive, self.archive_dataset)):

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from xjepa_kit.data.labels import LABELS
-from xjepa_kit.embedding_store import Embeddings
+from xjepa_kit.embedding_store import Embeddings, check_comparable
 from xjepa_kit.errors import XJepaError
 
 # Footprint colours: chosen to stand out against imagery (also used by the headless-browser check).
@@ -63,6 +63,7 @@ def search_results(queries: Embeddings, query: int, direction: str, k: int,
     src, tgt = parse_direction(direction, queries.vectors)
     if tgt not in archive.vectors:
         raise XJepaError(f"the archive has no {tgt!r} vectors (it has {list(archive.vectors)})")
+    check_comparable(queries, archive, modalities=[tgt])
     if not 0 <= query < len(queries):
         raise XJepaError(f"query index {query} out of range [0, {len(queries)})")
     query_vector = queries.query_vectors(src, tgt)[query].astype(np.float32)  # [D], through P(src->tgt) if saved

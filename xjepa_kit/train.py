@@ -17,6 +17,7 @@ import torch
 import torch.distributed as torch_dist
 from torch import nn
 
+from xjepa_kit.atomic import atomic_write_text
 from xjepa_kit.checkpoint import (check_compatible, check_resume_config, load_checkpoint, model_signature, rng_state,
                                   save_checkpoint, set_rng_state)
 from xjepa_kit.config import Config, save_config, to_dict
@@ -165,6 +166,10 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         start = int(ckpt["step"])
+        if rank == 0 and ckpt.get("world", world) != world:
+            print(f"warning: {last} was trained on {ckpt['world']} processes and resumes on {world}: the global batch "
+                  f"changes from {ckpt['world'] * cfg.data.batch_size} to {world * cfg.data.batch_size} pairs and the "
+                  "data order changes, so the run will not match a straight run", flush=True)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
@@ -195,7 +200,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
         _raise_if_weights_non_finite(model, step, last)  # finite gradients can still overflow a weight
         if rank == 0:
             payload = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "rng": rng_state(),
-                       "config": to_dict(cfg), "signature": sig, "finished": finished}
+                       "config": to_dict(cfg), "signature": sig, "finished": finished, "world": world}
             save_checkpoint(last, payload)
             if cfg.train.ckpt_every and step % cfg.train.ckpt_every == 0 and 0 < step < steps:
                 save_checkpoint(out / f"ckpt_{step:06d}.pt", payload)
@@ -274,13 +279,24 @@ def train(cfg: Config, out: str | Path, resume: bool = False, progress: bool = T
 
 
 def _drop_metrics_after(path: Path, step: int) -> None:
-    """On resume, forget logged rows past the checkpoint's step (they are logged again), atomically."""
+    """On resume, forget logged rows past the checkpoint's step (they are logged again), atomically.
+
+    A row cut short by a kill or a full disk (only the last can be) is dropped; an unreadable earlier row is an
+    error naming the file and line."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    os.replace(tmp, path)
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    keep = []
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break
+            raise XJepaError(f"{path}: line {number} is not a JSON row; fix or delete that line, then resume") from None
+        if row["step"] <= step:
+            keep.append(line)
+    atomic_write_text(path, "".join(line + "\n" for line in keep))
 
 
 def _tensorboard(out: Path):

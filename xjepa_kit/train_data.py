@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -18,6 +19,23 @@ from xjepa_kit.errors import DataError, XJepaError
 from xjepa_kit.masks import MaskCollator, auto_context_tokens
 
 log = logging.getLogger(__name__)
+
+
+def point_at_data(cfg: Config, root: str | Path, split_file: str | None = None, rgb_root: str | None = None) -> None:
+    """Read ``root`` (and the given split file / fMoW-RGB root) with a trained run's data settings, in place.
+
+    The run's own ``data.split_file`` and ``data.fmow_rgb_root`` are kept unless replaced; one that is not there
+    (the data moved, or the run was trained from another folder with a relative path) names the option to give.
+    """
+    d = cfg.data
+    d.root = str(root)
+    d.split_file = split_file or d.split_file
+    d.fmow_rgb_root = rgb_root or d.fmow_rgb_root
+    for key, option, value in (("split_file", "--split-file", d.split_file), ("fmow_rgb_root", "--rgb-root",
+                                                                              d.fmow_rgb_root)):
+        if value and not Path(value).exists() and (key != "fmow_rgb_root" or d.dataset == "fmow"):
+            raise XJepaError(f"the run's data.{key} {value} is not there (relative paths are read from the current "
+                             f"folder); give its place with {option}")
 
 
 def build_dataset(cfg, split: str | None = "config") -> Dataset:

@@ -71,7 +71,8 @@ def _split_dir(root: Path, split: str, what: str) -> Path:
 
 def _category(name: str, where: Path) -> int:
     if name not in _CAT_INDEX:
-        raise DataError(f"unknown fMoW category folder {where}; expected one of the 62 fMoW categories")
+        raise DataError(f"unknown fMoW category {name!r} in {where}; expected one of the 62 fMoW categories "
+                        "(lower case, e.g. airport)")
     return _CAT_INDEX[name]
 
 
@@ -108,11 +109,20 @@ def _scan_sentinel(root: Path, split: str, split_dir: Path) -> pd.DataFrame:
             df = pd.read_csv(csv, usecols=["category", "location_id", "image_id", "timestamp"])
         except ValueError as e:  # missing columns or not a CSV
             raise DataError(f"cannot read fMoW-Sentinel index {csv} ({e}); delete it to scan folders") from e
-        for cat in df["category"].unique():
-            _category(str(cat), csv)
+        for row, cat in enumerate(df["category"]):
+            if cat not in _CAT_INDEX:
+                _category(str(cat), Path(f"{csv}, row {row + 1}"))
+        for column in ("location_id", "image_id"):
+            ids = pd.to_numeric(df[column], errors="coerce")
+            bad = ids.isna() | (ids != ids.round())
+            if bad.any():
+                row = int(bad.to_numpy().argmax())
+                value = df[column].iloc[row]
+                what = "is empty" if pd.isna(value) else f"{str(value)!r} is not a whole number"
+                raise DataError(f"{csv}, row {row + 1}: {column} {what}; fix or delete that row")
+            df[column] = ids.astype(int)
         ts = pd.to_datetime(df["timestamp"], utc=True, errors="coerce", format="ISO8601").dt.as_unit("ns")
         df["ts"] = ts.fillna(pd.Timestamp(0, tz="UTC")).astype("int64").where(ts.notna(), _NAT)
-        df = df.astype({"location_id": int, "image_id": int})
         return df[["category", "location_id", "image_id", "ts"]]
     rows = []
     for cat_entry in os.scandir(split_dir):

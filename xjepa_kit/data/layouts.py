@@ -50,6 +50,14 @@ def _subfolders(d: Path, limit: int = 50) -> list[os.DirEntry]:
     return out
 
 
+def _looks_like_fmow(root: Path) -> bool:
+    """fMoW-RGB or fMoW-Sentinel: split folders (train, val, test, test_gt) of fMoW category folders."""
+    from xjepa_kit.data.fmow import FMOW_CATEGORIES
+
+    splits = [root / n for n in ("train", "val", "test", "test_gt") if (root / n).is_dir()]
+    return any(e.name in FMOW_CATEGORIES for d in splits for e in _subfolders(d, limit=5))
+
+
 def detect_layout(root: str | Path, version: str = "auto") -> Layout:
     """Find the S1/S2 folders under ``root`` and decide the layout (``version`` may force it)."""
     root = Path(root)
@@ -59,6 +67,10 @@ def detect_layout(root: str | Path, version: str = "auto") -> Layout:
     s2 = next((root / n for n in V1_S2_DIRS if (root / n).is_dir()), None)
     s1 = next((root / n for n in V1_S1_DIRS if (root / n).is_dir()), None)
     if s2 is None or s1 is None:
+        if _looks_like_fmow(root):
+            raise DataError(f"{root} is an fMoW root: `xjepa data check` and `data pack` read BigEarthNet only. "
+                            "fMoW pairs are read (and each file checked) by training: xjepa pretrain --config "
+                            "fmow_vitb data.root=<fMoW-Sentinel root> data.fmow_rgb_root=<fMoW-RGB root>")
         raise DataError(f"{root}: no Sentinel-2 and Sentinel-1 folders found (expected one of "
                         f"{V1_S2_DIRS} and one of {V1_S1_DIRS})")
     if version != "auto":
@@ -96,8 +108,17 @@ def read_split_file(path: str | Path) -> pd.DataFrame:
         df.columns = ["s2_name", "s1_name", "split"]
         if len(df) and not is_s2_name(str(df.at[0, "s2_name"])) and not _is_split(df.at[0, "split"]):
             df = df.iloc[1:]  # a header row with other column names (s2_patch,s1_patch,split ...)
+    df = df.reset_index(drop=True)
     df["split"] = splits_of(df["split"], path)
-    return df[["s2_name", "s1_name", "split"]].reset_index(drop=True)
+    for column in ("s2_name", "s1_name"):  # a pair listed twice would take two top-k slots, or leak across splits
+        dup = df[column].duplicated(keep=False)
+        if dup.any():
+            first = df[column][dup].iloc[0]
+            rows = df.index[df[column] == first]
+            raise DataError(f"{path}: {first} is listed in rows {', '.join(str(r + 1) for r in rows)} (splits "
+                            f"{', '.join(df['split'][rows])}); each pair belongs in one split once: remove the "
+                            "extra rows")
+    return df[["s2_name", "s1_name", "split"]]
 
 
 def _is_split(value) -> bool:
