@@ -19,6 +19,27 @@ from xjepa_kit.train import shutdown_distributed, train
 
 
 
+def _evaluate_worker(rank, world, port, checkpoint, root, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    assert main(["evaluate", "--checkpoint", checkpoint, "--data", root, "--k", "1", "5", "--workers", "0",
+                 "--out", out]) == 0
+
+
+def test_evaluate_under_two_ranks_writes_one_report_equal_to_one_process(small_checkpoint, synth_v1, tmp_path):
+    from xjepa_kit.evaluate import evaluate
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_evaluate_worker, nprocs=2,
+                                args=(2, port, str(small_checkpoint), str(synth_v1), str(tmp_path / "r.json")))
+    two = json.loads((tmp_path / "r.json").read_text())
+    one = evaluate(small_checkpoint, synth_v1, ks=(1, 5), num_workers=0)
+    assert two["queries"] == one["queries"] and two["archive"] == one["archive"]
+    for direction, metrics in one["directions"].items():
+        assert two["directions"][direction] == pytest.approx(metrics, abs=1e-6)
+
+
 def test_embed_follows_dataset_order_with_unit_vectors(small_checkpoint, synth_v1):
     ds = BigEarthNetMM(synth_v1, split="val")
     emb = embed(small_checkpoint, ds, batch_size=7, num_workers=0)

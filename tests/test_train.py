@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -281,3 +282,36 @@ def test_skipped_last_step_still_checkpoints_and_finishes(tmp_path):
     assert [r["step"] for r in _rows(tmp_path / "run")] == [1, 2, 3]
     last = load_checkpoint(tmp_path / "run" / "last.pt")
     assert last["step"] == 4 and last["finished"] and (tmp_path / "run" / "ckpt_000002.pt").exists()
+
+
+def _ddp_cli_worker(rank: int, world: int, port: int, root: str, out: str) -> None:
+    import contextlib
+    import io
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["pretrain", "--config", "tiny_cpu", *SMALL, f"data.root={root}", "train.steps=4",
+                     "data.batch_size=2", "--out", f"{out}/run", "--no-progress"])
+    Path(f"{out}/rank{rank}.txt").write_text(f"{code}\n{err.getvalue()}")
+
+
+def test_when_one_rank_fails_the_other_says_so_in_one_line(tmp_path):
+    """Rank 0's first batch is unreadable: rank 0 names the file, rank 1 says another rank failed (no traceback)."""
+    from xjepa_kit.data import make_synthetic
+    from xjepa_kit.train_data import StepBatchSampler
+
+    root = make_synthetic(tmp_path / "data", n=24, seed=3)
+    ds = BigEarthNetMM(root, split="train")
+    for index, _ in next(iter(StepBatchSampler(len(ds), 2, seed=0, steps=4, rank=0, world=2))):
+        ds.s2_paths(index)["B04"].unlink()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_ddp_cli_worker, args=(2, port, str(root), str(tmp_path)), nprocs=2)
+    code0, err0 = (tmp_path / "rank0.txt").read_text().split("\n", 1)
+    code1, err1 = (tmp_path / "rank1.txt").read_text().split("\n", 1)
+    assert code0 == code1 == "2"
+    assert "B04" in err0 and "Traceback" not in err0
+    assert err1.strip() == "xjepa: error: rank 1 stopped because another rank failed (that rank's error is printed above)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -155,7 +156,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
         finished = True
     finally:
         shutdown_distributed(wait=finished)  # after an error another rank may never reach a barrier
-    print(f"run written to {args.out} (config.yaml, metrics.jsonl, last.pt)")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"run written to {args.out} (config.yaml, metrics.jsonl, last.pt)")
     return 0
 
 
@@ -189,11 +191,16 @@ def run_embed(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from xjepa_kit.evaluate import evaluate, markdown_table, report_paths, write_report
+    from xjepa_kit.train import setup_distributed, shutdown_distributed
 
     _refuse_existing(list(report_paths(args.out)), args.force)
+    setup_distributed()  # under torchrun each rank embeds a shard, rank 0 evaluates and writes
     report = evaluate(args.checkpoint, args.data, ks=args.k, query_split=args.query_split,
                       archive_split=args.archive_split, batch_size=args.batch_size, num_workers=args.workers,
                       embed_from=args.embed_from, split_file=args.split_file, rgb_root=args.rgb_root)
+    shutdown_distributed()
+    if report is None:
+        return 0
     out, md = write_report(report, args.out, k=10)
     print(markdown_table(report, k=10))
     print(f"{report['queries']} queries ({args.query_split}) x {report['archive']} archive ({args.archive_split}) "
@@ -266,7 +273,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xjepa: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        if not _another_rank_failed(err):
+            raise
+        print(f"xjepa: error: rank {os.environ.get('RANK', '?')} stopped because another rank failed (that rank's "
+              "error is printed above)", file=sys.stderr)
+        return 2
     return 0
+
+
+def _another_rank_failed(err: Exception) -> bool:
+    """Under torchrun: is ``err`` this rank's collective breaking because a peer exited (after its own error)?"""
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return False
+    import torch.distributed as dist
+
+    peer_gone = ("Connection closed by peer", "Connection reset by peer", "Broken pipe")
+    return isinstance(err, getattr(dist, "DistError", ())) or any(s in str(err) for s in peer_gone)
 
 
 if __name__ == "__main__":

@@ -86,13 +86,15 @@ def evaluate_embeddings(queries: Embeddings, archive: Embeddings, ks=DEFAULT_KS,
 
 def evaluate(checkpoint: str | Path, data: str | Path, ks=DEFAULT_KS, query_split: str = "val",
              archive_split: str = "test", batch_size: int = 64, num_workers: int = 2,
-             embed_from: str | None = None, split_file: str | None = None, rgb_root: str | None = None) -> dict:
+             embed_from: str | None = None, split_file: str | None = None,
+             rgb_root: str | None = None) -> dict | None:
     """Embed both splits of ``data`` with ``checkpoint`` and evaluate.
 
     ``data`` is read as the checkpoint was trained: a BigEarthNet GeoTIFF root or packed store (with
     the training run's split file and band setting), or the fMoW-Sentinel root of an fMoW run.
     ``embed_from`` replaces the run's ``model.embed_from`` (e.g. ``prediction`` for an X-JEPA run);
-    ``split_file`` and ``rgb_root`` its ``data.split_file`` and ``data.fmow_rgb_root``.
+    ``split_file`` and ``rgb_root`` its ``data.split_file`` and ``data.fmow_rgb_root``. Under torchrun (process
+    group initialised) every rank embeds its shard of both splits and rank 0 alone gets the report (others: None).
     """
     from xjepa_kit.config import config_from_dict
     from xjepa_kit.embeddings import embed, load_model
@@ -105,6 +107,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, ks=DEFAULT_KS, query_spli
     q = embed(model, build_dataset(cfg, split=query_split), batch_size, num_workers)
     same = query_split == archive_split
     a = q if same else embed(model, build_dataset(cfg, split=archive_split), batch_size, num_workers)
+    if not len(q) and not len(a):  # a rank other than 0 under torchrun: it embedded its shards, rank 0 evaluates
+        return None
     report = evaluate_embeddings(q, a, ks, same_set=same)
     report.update({"model": meta, "data": str(data), "query_split": query_split, "archive_split": archive_split})
     return report
