@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,13 @@ from xjepa_kit.data.bands import S1_BANDS, S2_BANDS_12
 SMALL_RUN = ["model.encoder.embed_dim=48", "model.encoder.depth=2", "model.encoder.num_heads=2",
              "model.predictor.embed_dim=32", "model.predictor.depth=1", "model.predictor.num_heads=2",
              "model.projector_dim=32", "data.batch_size=8", "data.num_workers=0", "train.threads=1"]
+
+
+def free_port() -> int:
+    """A free TCP port on localhost for a test's process group."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def write_multiband(path: Path, arr: np.ndarray, crs, transform, names: tuple[str, ...] | None) -> None:

@@ -2,13 +2,12 @@
 
 import json
 import os
-import socket
 
 import numpy as np
 import pytest
 import torch
 
-from helpers import SMALL_RUN
+from helpers import SMALL_RUN, free_port
 from xjepa_kit.cli import main
 from xjepa_kit.compare import add_prediction_rows
 from xjepa_kit.config import load_config
@@ -28,9 +27,7 @@ def _evaluate_worker(rank, world, port, checkpoint, root, out):
 def test_evaluate_under_two_ranks_writes_one_report_equal_to_one_process(small_checkpoint, synth_v1, tmp_path):
     from xjepa_kit.evaluate import evaluate
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     torch.multiprocessing.spawn(_evaluate_worker, nprocs=2,
                                 args=(2, port, str(small_checkpoint), str(synth_v1), str(tmp_path / "r.json")))
     two = json.loads((tmp_path / "r.json").read_text())
@@ -64,9 +61,7 @@ def _embed_worker(rank, world, port, checkpoint, root, out):
 
 
 def test_embed_under_two_ranks_merges_in_order(small_checkpoint, synth_v1, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     torch.multiprocessing.spawn(_embed_worker, nprocs=2,
                                 args=(2, port, str(small_checkpoint), str(synth_v1), str(tmp_path / "e.npz")))
     merged = Embeddings.load(tmp_path / "e.npz")

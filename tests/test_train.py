@@ -3,12 +3,12 @@
 import json
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 import torch
 
+from helpers import free_port
 from xjepa_kit.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from xjepa_kit.cli import main
 from xjepa_kit.config import load_config
@@ -170,9 +170,7 @@ def _ddp_worker(rank: int, world: int, port: int, root: str, out: str) -> None:
 
 
 def test_ddp_two_cpu_processes_end_with_identical_weights(synth_v1, tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     torch.multiprocessing.spawn(_ddp_worker, args=(2, port, str(synth_v1), str(tmp_path)), nprocs=2)
     a, b = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -249,9 +247,7 @@ def test_ddp_ranks_skip_an_all_bad_batch_together(tmp_path):
     assert [s for _, s in first] == [0, 0]
     for index, _ in first:
         ds.s2_paths(index)["B04"].unlink()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     ctx = torch.multiprocessing.start_processes(_ddp_skip_worker, args=(2, port, str(root), str(tmp_path)),
                                                 nprocs=2, join=False, start_method="spawn")
     deadline = time.monotonic() + 240
@@ -306,9 +302,7 @@ def test_when_one_rank_fails_the_other_says_so_in_one_line(tmp_path):
     ds = BigEarthNetMM(root, split="train")
     for index, _ in next(iter(StepBatchSampler(len(ds), 2, seed=0, steps=4, rank=0, world=2))):
         ds.s2_paths(index)["B04"].unlink()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     torch.multiprocessing.spawn(_ddp_cli_worker, args=(2, port, str(root), str(tmp_path)), nprocs=2)
     code0, err0 = (tmp_path / "rank0.txt").read_text().split("\n", 1)
     code1, err1 = (tmp_path / "rank1.txt").read_text().split("\n", 1)
