@@ -63,3 +63,10 @@ def test_layout_can_be_named_when_it_cannot_be_detected(synth_v2, tmp_path, caps
     assert main(["data", "check", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "cannot tell the layout" in out and "--layout v1|v2|ben14k" in out
+
+
+def test_ablate_and_demo_refuse_torchrun(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for cmd in (["ablate", "--data", str(tmp_path), "--out", str(tmp_path / "a")], ["demo", "--out", str(tmp_path / "d")]):
+        assert main(cmd) == 2
+        assert f"xjepa {cmd[0]} trains and evaluates its runs one after another in one process" in capsys.readouterr().err

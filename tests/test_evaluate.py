@@ -19,7 +19,8 @@ from xjepa_kit.train import shutdown_distributed, train
 
 
 def _evaluate_worker(rank, world, port, checkpoint, root, out):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      CUDA_VISIBLE_DEVICES="")  # CPU ranks (gloo) on any machine
     assert main(["evaluate", "--checkpoint", checkpoint, "--data", root, "--k", "1", "5", "--workers", "0",
                  "--out", out]) == 0
 
@@ -258,3 +259,17 @@ def test_k_beyond_the_archive_is_reported_and_warned_when_asked_for():
         warnings.simplefilter("error")  # the defaults (5 ... 100) are dropped quietly for a small archive
         rep = evaluate_embeddings(q, q, same_set=True)
     assert rep["ks"] == [5] and rep["ks_dropped"] == [10, 20, 50, 100]
+
+
+def test_a_packed_store_needs_no_split_file_and_a_given_one_must_exist(synth_v1, tmp_path):
+    from xjepa_kit.data import pack
+    from xjepa_kit.errors import XJepaError
+    from xjepa_kit.train_data import point_at_data
+
+    store = pack(synth_v1, tmp_path / "store", progress=False, workers=0)
+    cfg = load_config("tiny_cpu", ["data.split_file=/gone/ben14k.csv"])  # the run's split file, not on this machine
+    point_at_data(cfg, store)  # a store holds its splits: the old path is not read
+    with pytest.raises(XJepaError, match=r"the run's data.split_file /gone/ben14k.csv is not there.*--split-file"):
+        point_at_data(cfg, synth_v1)
+    with pytest.raises(XJepaError, match=r"^--split-file /typo.csv is not there$"):
+        point_at_data(cfg, synth_v1, split_file="/typo.csv")

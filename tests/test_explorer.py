@@ -68,7 +68,7 @@ def test_search_separate_archive_and_k_clipped():
     with pytest.raises(XJepaError):
         search_results(queries, 9, "s1->s2", k=3)
     queries.vectors["s1"][1, 0] = np.nan
-    with pytest.raises(XJepaError, match=r"query 1 \(p1\) has NaN or inf in its s1 vector"):
+    with pytest.raises(XJepaError, match=r"query 1 \(p1\) has NaN or inf in its s1 query vector"):
         search_results(queries, 1, "s1->s2", k=3, archive=archive)
 
 

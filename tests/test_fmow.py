@@ -233,7 +233,7 @@ def test_bad_csv_rows_name_the_row_and_value(fake_copy: tuple[Path, Path]) -> No
         bad = good.astype({column: object})
         bad.loc[3, column] = value
         bad.to_csv(sen / "train.csv", index=False)
-        with pytest.raises(DataError, match=rf"train.csv, row 4.*{shown}|unknown fMoW {shown} in .*train.csv, row 4"):
+        with pytest.raises(DataError, match=rf"train.csv, line 5.*{shown}|unknown fMoW {shown} in .*train.csv, line 5"):
             FMoWPairs(rgb, sen, split="train")
 
 

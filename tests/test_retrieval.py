@@ -132,3 +132,14 @@ def test_embeddings_of_another_run_or_dataset_are_refused_by_evaluation_and_expl
             with pytest.raises(XJepaError, match=match):
                 search_results(queries, 0, "s1->s2", 3, archive=archive)
     assert evaluate_embeddings(queries, emb("a" * 64), ks=(1,))["directions"]  # the same run's archive is fine
+
+
+def test_atomic_writes_keep_the_usual_file_mode(tmp_path):
+    import stat
+
+    from xjepa_kit.atomic import atomic_savez, atomic_write_text
+
+    (tmp_path / "plain.txt").write_text("x")  # what open(path, "w") gives under this umask
+    usual = stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
+    for path in (atomic_write_text(tmp_path / "report.json", "{}"), atomic_savez(tmp_path / "e.npz", ids=np.arange(2))):
+        assert stat.S_IMODE(path.stat().st_mode) == usual  # mkstemp alone would leave 0600

@@ -24,6 +24,7 @@ def atomic_savez(path: str | Path, meta: dict | None = None, **arrays: np.ndarra
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, _usual_mode())
         if meta is not None:
             arrays["meta"] = np.array(json.dumps(meta))
         np.savez(tmp, **arrays)
@@ -34,12 +35,20 @@ def atomic_savez(path: str | Path, meta: dict | None = None, **arrays: np.ndarra
     return path
 
 
+def _usual_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives here: 0666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (a reader sees the old file or the whole new one)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, _usual_mode())  # mkstemp makes it private (0600); a report or config is read by others too
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)

@@ -198,7 +198,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluate(args.checkpoint, args.data, ks=args.k, query_split=args.query_split,
                       archive_split=args.archive_split, batch_size=args.batch_size, num_workers=args.workers,
                       embed_from=args.embed_from, split_file=args.split_file, rgb_root=args.rgb_root)
-    shutdown_distributed()
+    shutdown_distributed(wait=False)  # evaluate() met every rank after embedding; others need not wait for rank 0
     if report is None:
         return 0
     out, md = write_report(report, args.out, k=10)
@@ -208,8 +208,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_process(command: str) -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise XJepaError(f"xjepa {command} trains and evaluates its runs one after another in one process: start it "
+                         "without torchrun (torchrun suits pretrain, embed and evaluate)")
+
+
 def run_ablate(args: argparse.Namespace) -> int:
     from xjepa_kit.compare import ABLATIONS, add_prediction_rows, comparison_table, run_variants, write_comparison
+
+    _one_process("ablate")
 
     names = args.variants or list(ABLATIONS)
     unknown = [n for n in names if n not in ABLATIONS]
@@ -227,6 +235,7 @@ def run_ablate(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from xjepa_kit.demo import run_demo as demo
 
+    _one_process("demo")
     demo(args.data, args.out, n=args.n, steps=args.steps, minutes_per_model=args.minutes, progress=not args.no_progress)
     return 0
 
@@ -276,20 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         if not _another_rank_failed(err):
             raise
-        print(f"xjepa: error: rank {os.environ.get('RANK', '?')} stopped because another rank failed (that rank's "
-              "error is printed above)", file=sys.stderr)
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        print(f"xjepa: error: rank {os.environ.get('RANK', '?')} lost its connection to another rank, which most "
+              f"likely failed (its error would be printed above): {first}", file=sys.stderr)
         return 2
     return 0
 
 
 def _another_rank_failed(err: Exception) -> bool:
-    """Under torchrun: is ``err`` this rank's collective breaking because a peer exited (after its own error)?"""
-    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
-        return False
-    import torch.distributed as dist
-
-    peer_gone = ("Connection closed by peer", "Connection reset by peer", "Broken pipe")
-    return isinstance(err, getattr(dist, "DistError", ())) or any(s in str(err) for s in peer_gone)
+    """Under torchrun: did a collective (gloo or NCCL, a RuntimeError) break because a peer went away?"""
+    peer_gone = ("Connection closed by peer", "Connection reset by peer")
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and isinstance(err, RuntimeError) and \
+        any(s in str(err) for s in peer_gone)
 
 
 if __name__ == "__main__":

@@ -107,8 +107,12 @@ def evaluate(checkpoint: str | Path, data: str | Path, ks=DEFAULT_KS, query_spli
     q = embed(model, build_dataset(cfg, split=query_split), batch_size, num_workers)
     same = query_split == archive_split
     a = q if same else embed(model, build_dataset(cfg, split=archive_split), batch_size, num_workers)
-    if not len(q) and not len(a):  # a rank other than 0 under torchrun: it embedded its shards, rank 0 evaluates
-        return None
+    import torch
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # every rank's share is gathered; rank 0 alone evaluates (others: None)
+        if torch.distributed.get_rank() != 0:
+            return None
     report = evaluate_embeddings(q, a, ks, same_set=same)
     report.update({"model": meta, "data": str(data), "query_split": query_split, "archive_split": archive_split})
     return report

@@ -68,7 +68,8 @@ def search_results(queries: Embeddings, query: int, direction: str, k: int,
         raise XJepaError(f"query index {query} out of range [0, {len(queries)})")
     query_vector = queries.query_vectors(src, tgt)[query].astype(np.float32)  # [D], through P(src->tgt) if saved
     if not np.isfinite(query_vector).all():
-        raise XJepaError(f"query {query} ({queries.ids[query]}) has NaN or inf in its {src} vector; embed it again")
+        raise XJepaError(f"query {query} ({queries.ids[query]}) has NaN or inf in its {src} query vector; embed it "
+                         "again")
     scores = archive.vectors[tgt].astype(np.float32) @ query_vector  # [N]
     exclude = same_set and src == tgt
     if exclude:

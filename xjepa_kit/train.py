@@ -285,13 +285,13 @@ def _drop_metrics_after(path: Path, step: int) -> None:
     error naming the file and line."""
     if not path.exists():
         return
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    lines = [(number, line) for number, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
     keep = []
-    for number, line in enumerate(lines, 1):
+    for i, (number, line) in enumerate(lines):
         try:
             row = json.loads(line)
         except json.JSONDecodeError:
-            if number == len(lines):
+            if i == len(lines) - 1:
                 break
             raise XJepaError(f"{path}: line {number} is not a JSON row; fix or delete that line, then resume") from None
         if row["step"] <= step:

@@ -29,13 +29,15 @@ def point_at_data(cfg: Config, root: str | Path, split_file: str | None = None, 
     """
     d = cfg.data
     d.root = str(root)
-    d.split_file = split_file or d.split_file
-    d.fmow_rgb_root = rgb_root or d.fmow_rgb_root
-    for key, option, value in (("split_file", "--split-file", d.split_file), ("fmow_rgb_root", "--rgb-root",
-                                                                              d.fmow_rgb_root)):
-        if value and not Path(value).exists() and (key != "fmow_rgb_root" or d.dataset == "fmow"):
-            raise XJepaError(f"the run's data.{key} {value} is not there (relative paths are read from the current "
-                             f"folder); give its place with {option}")
+    packed = (Path(root) / "meta.json").exists()  # a packed store holds its pairs and splits: no split file read
+    for key, option, given, used in (("split_file", "--split-file", split_file, d.dataset != "fmow" and not packed),
+                                     ("fmow_rgb_root", "--rgb-root", rgb_root, d.dataset == "fmow")):
+        value = given or getattr(d, key)
+        setattr(d, key, value)
+        if used and value and not Path(value).exists():
+            raise XJepaError(f"{option} {value} is not there" if given else
+                             f"the run's data.{key} {value} is not there (relative paths are read from the "
+                             f"current folder); give its place with {option}")
 
 
 def build_dataset(cfg, split: str | None = "config") -> Dataset:

@@ -111,7 +111,7 @@ def _scan_sentinel(root: Path, split: str, split_dir: Path) -> pd.DataFrame:
             raise DataError(f"cannot read fMoW-Sentinel index {csv} ({e}); delete it to scan folders") from e
         for row, cat in enumerate(df["category"]):
             if cat not in _CAT_INDEX:
-                _category(str(cat), Path(f"{csv}, row {row + 1}"))
+                _category(str(cat), Path(f"{csv}, line {row + 2}"))
         for column in ("location_id", "image_id"):
             ids = pd.to_numeric(df[column], errors="coerce")
             bad = ids.isna() | (ids != ids.round())
@@ -119,7 +119,7 @@ def _scan_sentinel(root: Path, split: str, split_dir: Path) -> pd.DataFrame:
                 row = int(bad.to_numpy().argmax())
                 value = df[column].iloc[row]
                 what = "is empty" if pd.isna(value) else f"{str(value)!r} is not a whole number"
-                raise DataError(f"{csv}, row {row + 1}: {column} {what}; fix or delete that row")
+                raise DataError(f"{csv}, line {row + 2}: {column} {what}; fix or delete that line")
             df[column] = ids.astype(int)
         ts = pd.to_datetime(df["timestamp"], utc=True, errors="coerce", format="ISO8601").dt.as_unit("ns")
         df["ts"] = ts.fillna(pd.Timestamp(0, tz="UTC")).astype("int64").where(ts.notna(), _NAT)

@@ -110,15 +110,26 @@ def read_split_file(path: str | Path) -> pd.DataFrame:
             df = df.iloc[1:]  # a header row with other column names (s2_patch,s1_patch,split ...)
     df = df.reset_index(drop=True)
     df["split"] = splits_of(df["split"], path)
-    for column in ("s2_name", "s1_name"):  # a pair listed twice would take two top-k slots, or leak across splits
-        dup = df[column].duplicated(keep=False)
-        if dup.any():
-            first = df[column][dup].iloc[0]
-            rows = df.index[df[column] == first]
-            raise DataError(f"{path}: {first} is listed in rows {', '.join(str(r + 1) for r in rows)} (splits "
-                            f"{', '.join(df['split'][rows])}); each pair belongs in one split once: remove the "
-                            "extra rows")
+    for column in ("s2_name", "s1_name"):
+        empty = df[column].isna()
+        if empty.any():
+            raise DataError(f"{path}: row {int(empty.to_numpy().argmax()) + 1} has no {column}; fill it in or "
+                            "delete that row")
+    refuse_repeated_pairs(df, path)
     return df[["s2_name", "s1_name", "split"]]
+
+
+def refuse_repeated_pairs(df: pd.DataFrame, path: Path) -> None:
+    """One error naming the rows where a split list names a patch twice (it would take two top-k slots, or
+    leak from the query split into the archive)."""
+    for column in ("s2_name", "s1_name"):
+        dup = df[column].duplicated(keep=False).to_numpy()
+        if dup.any():
+            first = df[column].iloc[int(dup.argmax())]
+            rows = [i for i, v in enumerate(df[column]) if v == first]
+            raise DataError(f"{path}: {first} is listed in rows {', '.join(str(r + 1) for r in rows)} (splits "
+                            f"{', '.join(df['split'].iloc[rows])}); each pair belongs in one split once: remove "
+                            "the extra rows")
 
 
 def _is_split(value) -> bool:
@@ -239,6 +250,7 @@ def build_index(layout: Layout, split_file: str | Path | None = None) -> pd.Data
             # BEN-14K split lists name v1 patches; reBEN's metadata maps them to v2 patch ids
             v1_to_v2 = dict(zip(meta["s2v1_name"].astype(str), meta["patch_id"].astype(str)))
             df["s2_name"] = [v1_to_v2.get(n, n) for n in df["s2_name"]]
+            refuse_repeated_pairs(df, Path(split_file))  # one patch named by its v1 name and by its v2 id
         labels = dict(zip(meta["patch_id"].astype(str), meta["labels"]))
         unknown = [n for n in df["s2_name"] if n not in labels]
         if unknown:
