@@ -57,6 +57,8 @@ def test_bad_inputs(tmp_path):
         RetrievalIndex.build(bad)
     with pytest.raises(XJepaError, match="unknown index kind"):
         RetrievalIndex.build(_unit(10, 4), kind="lsh")
+    with pytest.raises(XJepaError, match=r"must be L2-normalised \(DESIGN 7\): row 0 has norm 2"):
+        RetrievalIndex.build(2 * _unit(10, 4))
     (tmp_path / "x.npz").write_bytes(b"junk")
     with pytest.raises(XJepaError, match="not an xjepa index"):
         RetrievalIndex.load(tmp_path / "x.npz")

@@ -75,6 +75,11 @@ class RetrievalIndex:
             raise XJepaError(f"index vectors must be a non-empty [N, D] array, got shape {vectors.shape}")
         if not np.isfinite(vectors).all():
             raise XJepaError("index vectors contain NaN or inf; re-embed with a healthy checkpoint")
+        off = np.abs(np.linalg.norm(vectors, axis=1) - 1) > 1e-3  # inner product is cosine only on unit vectors
+        if off.any():
+            row = int(off.argmax())
+            raise XJepaError(f"index vectors must be L2-normalised (DESIGN 7): row {row} has norm "
+                             f"{np.linalg.norm(vectors[row]):.4g}; divide each row by its norm (xjepa embed does)")
         index = _faiss_index(vectors, kind)
         index.add(vectors)
         ids = np.arange(len(vectors)).astype(str) if ids is None else np.asarray(ids).astype(str)
