@@ -145,3 +145,26 @@ def test_atomic_writes_keep_the_usual_file_mode(tmp_path):
     usual = stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
     for path in (atomic_write_text(tmp_path / "report.json", "{}"), atomic_savez(tmp_path / "e.npz", ids=np.arange(2))):
         assert stat.S_IMODE(path.stat().st_mode) == usual  # mkstemp alone would leave 0600
+
+
+def test_leftovers_of_killed_writes_are_removed_by_the_next_write(tmp_path):
+    import os
+    import time
+
+    from xjepa_kit.atomic import STALE_TEMP_S, atomic_savez
+    from xjepa_kit.checkpoint import save_checkpoint
+
+    for target, leftover in (("e.npz", ".e.npz.k1ll3d.npz"), ("last.pt", ".last.pt.k1ll3d")):
+        old, fresh = tmp_path / leftover, tmp_path / (leftover + "2")  # a killed write; one maybe still running
+        old.write_bytes(b"x" * 100)
+        fresh.write_bytes(b"x")
+        then = time.time() - STALE_TEMP_S - 60
+        os.utime(old, (then, then))
+        other = tmp_path / ".other.npz.k1ll3d.npz"  # a leftover of another target is not touched
+        other.write_bytes(b"x")
+        os.utime(other, (then, then))
+        if target.endswith(".npz"):
+            atomic_savez(tmp_path / target, ids=np.arange(2))
+        else:
+            save_checkpoint(tmp_path / target, {"step": 1})
+        assert not old.exists() and fresh.exists() and other.exists() and (tmp_path / target).exists()

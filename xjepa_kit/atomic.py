@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,14 +19,32 @@ from xjepa_kit.errors import XJepaError
 T = TypeVar("T")
 
 
+STALE_TEMP_S = 3600  # a temp file this old beside its target is a leftover of a killed write, not one in progress
+
+
+def temp_beside(path: Path, suffix: str = "") -> tuple[int, str]:
+    """A new temp file (fd, name) beside ``path`` for an atomic write, with the usual file mode (mkstemp alone
+    makes it 0600). Leftovers of killed writes to the same target (``.NAME.*``, over an hour old) are removed
+    first: a checkpoint's can be gigabytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        try:
+            if now - old.stat().st_mtime > STALE_TEMP_S:
+                old.unlink()
+        except OSError:  # another process removed or replaced it meanwhile
+            pass
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.chmod(tmp, _usual_mode())
+    return fd, tmp
+
+
 def atomic_savez(path: str | Path, meta: dict | None = None, **arrays: np.ndarray) -> Path:
     """``np.savez`` to ``path`` atomically; ``meta`` is stored as a JSON string under ``"meta"``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
+    fd, tmp = temp_beside(path, ".npz")
     os.close(fd)
     try:
-        os.chmod(tmp, _usual_mode())
         if meta is not None:
             arrays["meta"] = np.array(json.dumps(meta))
         np.savez(tmp, **arrays)
@@ -45,10 +65,8 @@ def _usual_mode() -> int:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (a reader sees the old file or the whole new one)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path, ".tmp")
     try:
-        os.chmod(tmp, _usual_mode())  # mkstemp makes it private (0600); a report or config is read by others too
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from xjepa_kit.atomic import temp_beside
 from xjepa_kit.errors import XJepaError
 
 FORMAT = "xjepa-checkpoint-1"
@@ -58,8 +58,7 @@ def set_rng_state(state: dict) -> None:
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
     """Write ``payload`` to ``path`` atomically: a crash leaves the previous file intact."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save({"format": FORMAT, **payload}, fh)
