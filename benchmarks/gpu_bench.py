@@ -56,13 +56,14 @@ def synthetic_batch(cfg, batch: int, device: torch.device, step: int, fixed: boo
 
 
 def bench_train(cfg, batch: int, steps: int, warmup: int, device: torch.device, compile_mode: str | None,
-                profile: bool = False, fixed: bool = False, checked: bool = False) -> dict:
+                profile=None, fixed: bool = False, checked: bool = False) -> dict:
     """One timed run; ``compile_mode`` None is eager, else a torch.compile mode (static shapes).
 
     ``checked``: read the finite flag on the host every step (one wait for the GPU per step; the code of
     sessions 1-3 waited three times); otherwise the flags are read once at the end, as ``train`` reads
     them at log steps. On CUDA, ``host_syncs_per_step`` counts the waits of one step
-    (``torch.cuda.set_sync_debug_mode``).
+    (``torch.cuda.set_sync_debug_mode``). ``profile(forward, model, opt, batches, cfg, amp)``, if given, runs
+    before the timed steps; a dict it returns is added to the result.
     """
     torch.manual_seed(0)
     model = build_model(cfg).to(device)
@@ -83,8 +84,7 @@ def bench_train(cfg, batch: int, steps: int, warmup: int, device: torch.device, 
     flops_per_step = counter.get_total_flops()
     syncs = count_host_syncs(lambda: optimisation_step(forward, model, opt, batches[1], cfg, warmup, amp,
                                                        check=checked), device, graphs)
-    if profile:
-        print_profile(forward, model, opt, batches, cfg, amp)
+    profiled = profile(forward, model, opt, batches, cfg, amp) if profile else None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     sync(device)
@@ -106,6 +106,7 @@ def bench_train(cfg, batch: int, steps: int, warmup: int, device: torch.device, 
     if device.type == "cuda":
         out["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
     out["params_m"] = {k: v / 1e6 for k, v in count_parameters(model).items()}
+    out.update(profiled or {})
     del model, opt, forward, batches
     release_memory(device, compiled=bool(compile_mode))
     return out
@@ -237,7 +238,8 @@ def main() -> None:
     runs[1:1] = [(b, (None, False, False)) for b in args.eager_batch]
     for batch, (mode, fixed, checked) in runs:
         try:
-            r = bench_train(cfg, batch, args.steps, args.warmup, device, mode, args.profile and mode != "reduce-overhead",
+            r = bench_train(cfg, batch, args.steps, args.warmup, device, mode,
+                            print_profile if args.profile and mode != "reduce-overhead" else None,
                             fixed, checked)
         except Exception as err:  # keep the other runs of this (scarce) device call
             r = {"batch": batch, "compile": mode or "eager", "masks": "fixed" if fixed else "variable",

@@ -8,9 +8,9 @@ step. Needs only torch, timm, numpy and pyyaml (like ``gpu_bench.py``):
 
     PYTHONPATH=. python benchmarks/gpu_profile.py --batch 512 --backends default flash efficient math --compile-mode default
 
-The finite flags are left on the device (``check=False``, as ``train`` does on a GPU between log steps) and not
-read: the script measures time, not training. On a machine without a GPU the same split is made of the
-operators' CPU time (for tests).
+Each run is ``gpu_bench.bench_train`` (the same timing, flop count and host-wait count, finite flags read once at
+the end as ``train`` does on a GPU) with :func:`kernel_split` as its profile hook; the two profiled steps leave
+their flags on the device. On a machine without a GPU the same split is made of the operators' CPU time (for tests).
 """
 
 from __future__ import annotations
@@ -20,17 +20,15 @@ import contextlib
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_bench import count_host_syncs, open_run, release_memory, sync, synthetic_batch  # noqa: E402
+from gpu_bench import bench_train, open_run, release_memory, sync  # noqa: E402
 
-from xjepa_kit.models import build_model  # noqa: E402
-from xjepa_kit.train import build_optimizer, optimisation_step  # noqa: E402
+from xjepa_kit.train import optimisation_step  # noqa: E402
 
 # first match wins: kernel names seen on an H200 (cuBLAS nvjet/xmma, cuDNN SDPA, Triton) and aten op names
 KINDS = [("attention", ("sdpa", "flash", "fmha", "attention", "attn")),
@@ -72,36 +70,16 @@ def time_split(prof, steps: int) -> dict[str, float]:
     return dict(sorted(split.items(), key=lambda kv: -kv[1]))
 
 
-def profile_run(cfg, batch: int, steps: int, warmup: int, device: torch.device, compile_mode: str | None) -> dict:
-    """Step time over ``steps`` steps and the device-time split of two profiled steps (fixed-shape masks)."""
-    torch.manual_seed(0)
-    model = build_model(cfg).to(device)
-    opt = build_optimizer(model, cfg)
-    forward = torch.compile(model, dynamic=False, mode=compile_mode) if compile_mode else model
-    amp = device.type == "cuda"
-    batches = [synthetic_batch(cfg, batch, device, s, fixed=True) for s in range(4)]
-    t0 = time.perf_counter()
-    for s in range(warmup):
-        optimisation_step(forward, model, opt, batches[s % 4], cfg, s, amp)
-    sync(device)
-    warmup_s = time.perf_counter() - t0
-    syncs = count_host_syncs(lambda: optimisation_step(forward, model, opt, batches[1], cfg, warmup, amp, check=False),
-                             device, False)
-    t0 = time.perf_counter()
-    for s in range(steps):
-        optimisation_step(forward, model, opt, batches[s % 4], cfg, warmup + 1 + s, amp, check=False)
-    sync(device)
-    step_ms = 1e3 * (time.perf_counter() - t0) / steps
+def kernel_split(forward, model, opt, batches, cfg, amp: bool) -> dict:
+    """Device time of two profiled steps by kernel kind (``gpu_bench.bench_train``'s ``profile`` hook)."""
+    device = next(model.parameters()).device
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=acts) as prof:
         for s in range(2):
             optimisation_step(forward, model, opt, batches[s], cfg, 100 + s, amp, check=False)
         sync(device)
     split = time_split(prof, 2)
-    del model, opt, forward, batches
-    release_memory(device, compiled=bool(compile_mode))
-    return {"batch": batch, "step_ms": step_ms, "busy_ms": sum(split.values()), "split_ms": split,
-            "host_syncs_per_step": syncs, "warmup_seconds": warmup_s}
+    return {"busy_ms": sum(split.values()), "split_ms": split}
 
 
 BACKENDS = {"cudnn": "CUDNN_ATTENTION", "flash": "FLASH_ATTENTION", "efficient": "EFFICIENT_ATTENTION", "math": "MATH"}
@@ -136,7 +114,7 @@ def main() -> None:
     for backend, mode in runs:
         try:
             with backend_context(backend):
-                r = profile_run(cfg, args.batch, args.steps, args.warmup, device, mode)
+                r = bench_train(cfg, args.batch, args.steps, args.warmup, device, mode, kernel_split, fixed=True)
         except Exception as err:  # keep the other runs of this (scarce) device call
             r = {"error": f"{type(err).__name__}: {str(err)[:1500]}"}
             release_memory(device, compiled=bool(mode))
