@@ -156,7 +156,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         finished = True
     finally:
         shutdown_distributed(wait=finished)  # after an error another rank may never reach a barrier
-    if os.environ.get("RANK", "0") == "0":
+    if _rank() == 0:
         print(f"run written to {args.out} (config.yaml, metrics.jsonl, last.pt)")
     return 0
 
@@ -208,8 +208,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _world() -> int:
+    """The number of processes torchrun started (1 without torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
 def _one_process(command: str) -> None:
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if _world() > 1:
         raise XJepaError(f"xjepa {command} trains and evaluates its runs one after another in one process: start it "
                          "without torchrun (torchrun suits pretrain, embed and evaluate)")
 
@@ -285,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         if not _another_rank_failed(err):
             raise
-        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        print(f"xjepa: error: rank {os.environ.get('RANK', '?')} lost its connection to another rank, which most "
+        first = str(err).strip().splitlines()[0][:200]  # it names the lost peer (never empty: see the check)
+        print(f"xjepa: error: rank {_rank()} lost its connection to another rank, which most "
               f"likely failed (its error would be printed above): {first}", file=sys.stderr)
         return 2
     return 0
@@ -295,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
 def _another_rank_failed(err: Exception) -> bool:
     """Under torchrun: did a collective (gloo or NCCL, a RuntimeError) break because a peer went away?"""
     peer_gone = ("Connection closed by peer", "Connection reset by peer")
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and isinstance(err, RuntimeError) and \
+    return _world() > 1 and isinstance(err, RuntimeError) and \
         any(s in str(err) for s in peer_gone)
 
 

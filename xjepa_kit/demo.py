@@ -33,7 +33,7 @@ def run_demo(data_dir: str | Path = "data", out: str | Path = "runs/demo", n: in
         data.make_synthetic(synth, n=n, seed=0, overwrite=True)
     log("== synthetic set ==")
     log(data.summarize(data.BigEarthNetMM(synth)))
-    if not (store / "meta.json").exists():
+    if not data.is_packed_store(store):
         log(f"== packing {synth} -> {store} ==")
         data.pack(synth, store, overwrite=True, progress=progress)
     variants = {m: ABLATIONS[m] for m in DEMO_METHODS}

@@ -96,6 +96,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, ks=DEFAULT_KS, query_spli
     ``split_file`` and ``rgb_root`` its ``data.split_file`` and ``data.fmow_rgb_root``. Under torchrun (process
     group initialised) every rank embeds its shard of both splits and rank 0 alone gets the report (others: None).
     """
+    import torch
+
     from xjepa_kit.config import config_from_dict
     from xjepa_kit.embeddings import embed, load_model
     from xjepa_kit.train_data import build_dataset, point_at_data
@@ -107,8 +109,6 @@ def evaluate(checkpoint: str | Path, data: str | Path, ks=DEFAULT_KS, query_spli
     q = embed(model, build_dataset(cfg, split=query_split), batch_size, num_workers)
     same = query_split == archive_split
     a = q if same else embed(model, build_dataset(cfg, split=archive_split), batch_size, num_workers)
-    import torch
-
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()  # every rank's share is gathered; rank 0 alone evaluates (others: None)
         if torch.distributed.get_rank() != 0:

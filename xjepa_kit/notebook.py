@@ -96,7 +96,7 @@ def prepare_data(s: NotebookSettings, progress: bool = False) -> NotebookSetting
         return s
     if not (s.synthetic / "splits.csv").exists():
         data.make_synthetic(s.synthetic, n=s.n_synthetic, seed=0, overwrite=True)
-    if not (s.store / "meta.json").exists():
+    if not data.is_packed_store(s.store):
         data.pack(s.synthetic, s.store, overwrite=True, progress=progress, workers=0 if s.fast else 2)
     return s
 

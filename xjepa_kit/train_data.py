@@ -29,7 +29,9 @@ def point_at_data(cfg: Config, root: str | Path, split_file: str | None = None, 
     """
     d = cfg.data
     d.root = str(root)
-    packed = (Path(root) / "meta.json").exists()  # a packed store holds its pairs and splits: no split file read
+    from xjepa_kit.data import is_packed_store
+
+    packed = is_packed_store(root)  # a packed store holds its pairs and splits: no split file is read
     for key, option, given, used in (("split_file", "--split-file", split_file, d.dataset != "fmow" and not packed),
                                      ("fmow_rgb_root", "--rgb-root", rgb_root, d.dataset == "fmow")):
         value = given or getattr(d, key)

@@ -2,7 +2,7 @@
 
 Public API::
 
-    LABELS, BigEarthNetMM, FMoWPairs, extract_sample, make_synthetic, pack, PackedPairs,
+    LABELS, BigEarthNetMM, FMoWPairs, extract_sample, make_synthetic, pack, PackedPairs, is_packed_store,
     make_subset, check
 """
 
@@ -12,7 +12,7 @@ from xjepa_kit.data.bigearthnet import BigEarthNetMM
 from xjepa_kit.data.checks import CheckReport, check
 from xjepa_kit.data.fmow import FMOW_CATEGORIES, FMoWPairs
 from xjepa_kit.data.labels import LABELS, NUM_CLASSES
-from xjepa_kit.data.packed import PackedPairs, pack
+from xjepa_kit.data.packed import PackedPairs, is_packed_store, pack
 from xjepa_kit.data.sample import extract_sample
 from xjepa_kit.data.subsets import make_subset
 from xjepa_kit.data.synthetic import make_synthetic
@@ -20,16 +20,14 @@ from xjepa_kit.data.synthetic_physics import SynthOptions
 
 __all__ = [
     "LABELS", "NUM_CLASSES", "BigEarthNetMM", "FMoWPairs", "FMOW_CATEGORIES", "extract_sample",
-    "make_synthetic", "SynthOptions", "pack", "PackedPairs", "make_subset", "check", "CheckReport",
+    "make_synthetic", "SynthOptions", "pack", "PackedPairs", "is_packed_store", "make_subset", "check", "CheckReport",
     "open_dataset", "summarize", "label_frequencies", "dataset_bounds", "footprints_geojson",
 ]
 
 
 def open_dataset(path, split=None, **kwargs):
     """A packed store (folder with ``meta.json``) or a GeoTIFF root, whichever ``path`` is."""
-    from pathlib import Path
-
-    if (Path(path) / "meta.json").exists():
+    if is_packed_store(path):
         kwargs.pop("split_file", None)  # a store holds the pairs (and splits) it was packed with
         return PackedPairs(path, split=split, **kwargs)
     return BigEarthNetMM(path, split=split, **kwargs)

@@ -32,6 +32,11 @@ STORE_VERSION = 1
 FILES = ("s2.npy", "s1.npy", "labels.npy", "index.parquet", "meta.json")
 
 
+def is_packed_store(path: str | Path) -> bool:
+    """Is ``path`` a store written by :func:`pack` (a folder with its ``meta.json``)?"""
+    return (Path(path) / "meta.json").exists()
+
+
 class _RawPairs(Dataset):
     """GeoTIFF pairs in physical units with all 12 bands, for packing with worker processes."""
 
